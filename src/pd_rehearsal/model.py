@@ -43,7 +43,9 @@ def build_tokenizer(words: int = DEFAULT_VOCAB_WORDS) -> Tokenizer:
     """Build the word-level tokenizer used by rehearsal models (round-trips its own output)."""
     vocab = {tok: i for i, tok in enumerate(vocabulary(words))}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=True)]
+    )
     tok.decoder = decoders.WordPiece(prefix="##", cleanup=True)
     tok.add_special_tokens(list(SPECIAL_TOKENS))
     return tok

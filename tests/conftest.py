@@ -1,0 +1,98 @@
+"""Shared fixtures: free ports, rehearsal model directories, managed background processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from pd_rehearsal.model import write_model_dir
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A rehearsal model directory (config + offline tokenizer)."""
+    return write_model_dir(tmp_path_factory.mktemp("models") / "rehearsal-tiny", "rehearsal-tiny")
+
+
+class Proc:
+    """A background process whose output goes to a log file, killed at teardown."""
+
+    def __init__(self, name: str, argv: list[str], log_dir: Path, env: dict[str, str]) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = self.log_path.open("wb")
+        self.popen = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+
+    def log(self) -> str:
+        """Everything the process printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        """Terminate (then kill) the process."""
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self._log.close()
+
+
+def wait_http(url: str, proc: Proc, timeout: float = 60.0, want: int = 200) -> None:
+    """Poll ``url`` until it answers ``want``; fail with the process log otherwise."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if proc.popen.poll() is not None:
+            pytest.fail(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.log()[-3000:]}")
+        try:
+            last = requests.get(url, timeout=2).status_code
+            if last == want:
+                return
+        except requests.RequestException as exc:
+            last = exc
+        time.sleep(0.2)
+    pytest.fail(f"{url} not {want} after {timeout}s (last: {last}); {proc.name} log:\n"
+                f"{proc.log()[-3000:]}")
+
+
+@pytest.fixture
+def procs(tmp_path: Path) -> Iterator[callable]:
+    """Start background processes: ``start(name, argv, **env)``; all stopped at teardown."""
+    started: list[Proc] = []
+    env = dict(os.environ, SGLANG_DISAGGREGATION_WAITING_TIMEOUT="30",
+               SGLANG_DISAGGREGATION_BOOTSTRAP_TIMEOUT="30", PYTHONUNBUFFERED="1")
+
+    def start(name: str, argv: list[str], **extra: str) -> Proc:
+        p = Proc(name, argv, tmp_path, {**env, **extra})
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        p.stop()
+
+
+def engine_argv(model: Path, port: int, *extra: str) -> list[str]:
+    """Command line of a rehearsal engine on 127.0.0.1 (SGLang flags + quick startup)."""
+    return [sys.executable, "-m", "pd_rehearsal", "--model-path", str(model), "--host",
+            "127.0.0.1", "--port", str(port), "--rehearsal-startup-seconds", "0.2",
+            "--rehearsal-kv-pool-mb", "64", *extra]
