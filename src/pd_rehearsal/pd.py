@@ -179,6 +179,8 @@ class TransferInfo:
 class PrefillKVManager:
     """Prefill side: receives decode's destinations, writes KV through Mooncake."""
 
+    request_log_level = logging.DEBUG  # INFO with --log-requests
+
     def __init__(
         self,
         mooncake: Mooncake,
@@ -284,6 +286,14 @@ class PrefillKVManager:
         self.counters.inc("kv_bytes_sent", sent)
         self.counters.inc("kv_transfers_sent")
         await self._status(info, KVPoll.Success, "")
+        log.log(
+            self.request_log_level,
+            "room %d: wrote %d KV bytes (%d pages) into decode session %s via Mooncake",
+            info.room,
+            sent,
+            len(info.pages),
+            info.session,
+        )
         return sent
 
     async def _write(self, info: TransferInfo, token_ids: list[int]) -> int:
@@ -356,6 +366,8 @@ class KVReceipt:
 
 class DecodeKVManager:
     """Decode side: offers destination pages, waits for prefill's write, verifies the bytes."""
+
+    request_log_level = logging.DEBUG  # INFO with --log-requests
 
     def __init__(
         self,
@@ -479,6 +491,14 @@ class DecodeKVManager:
             self._waiting.pop(room, None)
         self.counters.inc("kv_bytes_received", nbytes)
         self.counters.inc("kv_transfers_received")
+        log.log(
+            self.request_log_level,
+            "room %d: received %d KV bytes from prefill %s (rank %s), checksum verified",
+            room,
+            nbytes,
+            addr,
+            endpoint,
+        )
         return KVReceipt(pages=pages, nbytes=nbytes)
 
     def _verify(

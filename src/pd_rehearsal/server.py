@@ -170,6 +170,8 @@ class Engine:
                 self.counters,
                 self.args.rehearsal_fail_kv_checksum,
             )
+            if self.args.log_requests:
+                self.prefill_kv.request_log_level = logging.INFO
             self.prefill_kv.start()
             self.bootstrap = BootstrapServer()
             port = self.args.disaggregation_bootstrap_port
@@ -186,6 +188,8 @@ class Engine:
                 self.counters,
                 self.args.disaggregation_bootstrap_port,
             )
+            if self.args.log_requests:
+                self.decode_kv.request_log_level = logging.INFO
             self.decode_kv.start()
 
     async def _register_ranks(self, port: int) -> None:
