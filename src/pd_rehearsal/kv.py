@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +21,12 @@ import numpy as np
 log = logging.getLogger("pd_rehearsal.kv")
 
 PAGE_TOKENS = 16
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        return sock.getsockname()[1]
 
 
 def kv_bytes(token_ids: Sequence[int], bytes_per_token: int, seed: int) -> bytes:
@@ -114,13 +121,17 @@ class Mooncake:
         from mooncake.engine import TransferEngine  # imported late: needs libibverbs1
 
         self._te = TransferEngine()
-        rc = self._te.initialize(local_ip, metadata_server, protocol, "")
+        # With P2PHANDSHAKE the segment is named ip:<rpc port the engine picks>; with a
+        # metadata server (etcd://, http://) it is the name we register, so make it unique.
+        name = local_ip if metadata_server == "P2PHANDSHAKE" else f"{local_ip}:{_free_port()}"
+        rc = self._te.initialize(name, metadata_server, protocol, "")
         if rc != 0:
             raise RuntimeError(
-                f"Mooncake TransferEngine.initialize({local_ip!r}, {metadata_server!r}, "
-                f"{protocol!r}) returned {rc}"
+                f"Mooncake TransferEngine.initialize({name!r}, {metadata_server!r}, "
+                f"{protocol!r}) returned {rc}; check the metadata server is reachable"
             )
-        self.session_id = f"{local_ip}:{self._te.get_rpc_port()}"
+        self.metadata_server = metadata_server
+        self.session_id = f"{local_ip}:{self._te.get_rpc_port()}" if name == local_ip else name
         self._lock = threading.Lock()
 
     def allocate(self, total_bytes: int, page_bytes: int) -> MooncakeBuffer:

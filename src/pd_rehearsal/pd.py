@@ -25,7 +25,15 @@ import zmq
 import zmq.asyncio
 from aiohttp import web
 
-from .kv import Mooncake, PagePool, contiguous_runs, digest, kv_bytes, pages_needed
+from .kv import (
+    PAGE_TOKENS,
+    Mooncake,
+    PagePool,
+    contiguous_runs,
+    digest,
+    kv_bytes,
+    pages_needed,
+)
 from .metrics import Counters
 
 log = logging.getLogger("pd_rehearsal.pd")
@@ -194,7 +202,7 @@ class PrefillKVManager:
         self.mc = mooncake
         self.local_ip = local_ip
         self.bytes_per_token = bytes_per_token
-        self.page_bytes = bytes_per_token * 16
+        self.page_bytes = bytes_per_token * PAGE_TOKENS
         self.seed = seed
         self.counters = counters
         self.corrupt = corrupt
@@ -382,7 +390,7 @@ class DecodeKVManager:
         self.mc = mooncake
         self.local_ip = local_ip
         self.bytes_per_token = bytes_per_token
-        self.page_bytes = bytes_per_token * 16
+        self.page_bytes = bytes_per_token * PAGE_TOKENS
         self.seed = seed
         self.counters = counters
         self.default_bootstrap_port = default_bootstrap_port

@@ -134,3 +134,31 @@ def test_bad_choice_exits_nonzero_with_sglang_message() -> None:
                          timeout=60)
     assert out.returncode == 2
     assert "argument --disaggregation-mode: invalid choice: 'bogus'" in out.stderr
+
+
+def test_mooncake_metadata_in_etcd(procs, model_dir: Path, tmp_path: Path) -> None:
+    """`disagg_mooncake_metadata: etcd`: both engines' Mooncake segments live in a real etcd."""
+    client, peer = free_port(), free_port()
+    etcd = procs("etcd", ["etcd", "--data-dir", str(tmp_path / "etcd"), "--listen-client-urls",
+                          f"http://127.0.0.1:{client}", "--advertise-client-urls",
+                          f"http://127.0.0.1:{client}", "--listen-peer-urls",
+                          f"http://127.0.0.1:{peer}"])
+    wait_http(f"http://127.0.0.1:{client}/health", etcd)
+    metadata = {"PD_REHEARSAL_MOONCAKE_METADATA": f"etcd://127.0.0.1:{client}"}
+    p_port, d_port, boot, r_port = free_port(), free_port(), free_port(), free_port()
+    prefill = procs("prefill", engine_argv(model_dir, p_port, "--disaggregation-mode", "prefill",
+                                           "--disaggregation-bootstrap-port", str(boot)),
+                    **metadata)
+    decode = procs("decode", engine_argv(model_dir, d_port, "--disaggregation-mode", "decode"),
+                   **metadata)
+    wait_http(f"http://127.0.0.1:{p_port}/health", prefill)
+    wait_http(f"http://127.0.0.1:{d_port}/health", decode)
+    router = procs("router", _router_argv(r_port, [(f"http://127.0.0.1:{p_port}", boot)],
+                                          [f"http://127.0.0.1:{d_port}"]))
+    wait_http(f"http://127.0.0.1:{r_port}/readiness", router)
+    r = requests.post(f"http://127.0.0.1:{r_port}/generate", json={
+        "text": "bada", "sampling_params": {"max_new_tokens": 4}}, timeout=30)
+    assert r.status_code == 200, r.text
+    info = requests.get(f"http://127.0.0.1:{d_port}/get_server_info", timeout=5).json()
+    assert info["counters"]["kv_transfers_received"] == 1
+    assert f"metadata etcd://127.0.0.1:{client}" in decode.log()
