@@ -56,14 +56,40 @@ def main() -> int:
     model = write_model_dir(work / "rehearsal-tiny", "rehearsal-tiny")
     p_port, d_port, boot, r_port = (_free_port() for _ in range(4))
     py = sys.executable
-    common = ["--model-path", str(model), "--host", "127.0.0.1", "--log-requests",
-              "--rehearsal-startup-seconds", "1", "--rehearsal-kv-pool-mb", "64"]
+    common = [
+        "--model-path",
+        str(model),
+        "--host",
+        "127.0.0.1",
+        "--log-requests",
+        "--rehearsal-startup-seconds",
+        "1",
+        "--rehearsal-kv-pool-mb",
+        "64",
+    ]
     specs = {
-        "prefill": [py, "-m", "pd_rehearsal", *common, "--port", str(p_port),
-                    "--disaggregation-mode", "prefill",
-                    "--disaggregation-bootstrap-port", str(boot)],
-        "decode": [py, "-m", "pd_rehearsal", *common, "--port", str(d_port),
-                   "--disaggregation-mode", "decode"],
+        "prefill": [
+            py,
+            "-m",
+            "pd_rehearsal",
+            *common,
+            "--port",
+            str(p_port),
+            "--disaggregation-mode",
+            "prefill",
+            "--disaggregation-bootstrap-port",
+            str(boot),
+        ],
+        "decode": [
+            py,
+            "-m",
+            "pd_rehearsal",
+            *common,
+            "--port",
+            str(d_port),
+            "--disaggregation-mode",
+            "decode",
+        ],
     }
     procs: dict[str, subprocess.Popen] = {}
     logs: dict[str, Path] = {}
@@ -71,8 +97,9 @@ def main() -> int:
 
     def start(name: str, argv: list[str]) -> None:
         logs[name] = work / f"{name}.log"
-        procs[name] = subprocess.Popen(argv, stdout=logs[name].open("wb"),
-                                       stderr=subprocess.STDOUT, env=env)
+        procs[name] = subprocess.Popen(
+            argv, stdout=logs[name].open("wb"), stderr=subprocess.STDOUT, env=env
+        )
         print(f"demo: started {name:8s} {' '.join(argv[1:4])} ... (log {logs[name]})")
 
     try:
@@ -81,11 +108,28 @@ def main() -> int:
         for name, port in (("prefill", p_port), ("decode", d_port)):
             took = _wait(f"http://127.0.0.1:{port}/health", procs[name], logs[name])
             print(f"demo: {name} healthy on :{port} after {took:.1f}s")
-        start("router", [py, "-m", "sglang_router.launch_router", "--pd-disaggregation",
-                         "--prefill", f"http://127.0.0.1:{p_port}", str(boot),
-                         "--decode", f"http://127.0.0.1:{d_port}", "--host", "127.0.0.1",
-                         "--port", str(r_port), "--prometheus-port", str(_free_port()),
-                         "--worker-startup-check-interval", "1"])
+        start(
+            "router",
+            [
+                py,
+                "-m",
+                "sglang_router.launch_router",
+                "--pd-disaggregation",
+                "--prefill",
+                f"http://127.0.0.1:{p_port}",
+                str(boot),
+                "--decode",
+                f"http://127.0.0.1:{d_port}",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(r_port),
+                "--prometheus-port",
+                str(_free_port()),
+                "--worker-startup-check-interval",
+                "1",
+            ],
+        )
         took = _wait(f"http://127.0.0.1:{r_port}/readiness", procs["router"], logs["router"])
         print(f"demo: router /readiness 200 on :{r_port} after {took:.1f}s")
 
@@ -96,8 +140,10 @@ def main() -> int:
         time.sleep(0.2)  # let both engines flush their log lines
         _print_path(ns.prompt, out, r_port, p_port, d_port, boot, logs)
         if ns.keep:
-            print(f"demo: left running; router http://127.0.0.1:{r_port} (pids "
-                  f"{' '.join(str(p.pid) for p in procs.values())})")
+            print(
+                f"demo: left running; router http://127.0.0.1:{r_port} (pids "
+                f"{' '.join(str(p.pid) for p in procs.values())})"
+            )
             return 0
     finally:
         if not ns.keep:
@@ -108,8 +154,9 @@ def main() -> int:
     return 0
 
 
-def _print_path(prompt: str, out: dict, r_port: int, p_port: int, d_port: int, boot: int,
-                logs: dict[str, Path]) -> None:
+def _print_path(
+    prompt: str, out: dict, r_port: int, p_port: int, d_port: int, boot: int, logs: dict[str, Path]
+) -> None:
     room_re = re.compile(r"room (\d+): (.*)")
     p_line = next((m for m in room_re.finditer(logs["prefill"].read_text())), None)
     d_line = next((m for m in room_re.finditer(logs["decode"].read_text())), None)
@@ -119,16 +166,24 @@ def _print_path(prompt: str, out: dict, r_port: int, p_port: int, d_port: int, b
     meta = out["meta_info"]
     print("\nThe request's path (rehearsal engine: real router, real Mooncake, no inference):")
     print(f"  1. client  -> router  :{r_port}  POST /generate {prompt!r}")
-    print(f"  2. router  -> prefill :{p_port} and decode :{d_port}, "
-          f"bootstrap 127.0.0.1:{boot} room {room}")
-    print(f"  3. prefill -> decode  Mooncake {p_info['mooncake_session_id']} -> "
-          f"{d_info['mooncake_session_id']}: {p_line.group(2) if p_line else '?'}")
+    print(
+        f"  2. router  -> prefill :{p_port} and decode :{d_port}, "
+        f"bootstrap 127.0.0.1:{boot} room {room}"
+    )
+    print(
+        f"  3. prefill -> decode  Mooncake {p_info['mooncake_session_id']} -> "
+        f"{d_info['mooncake_session_id']}: {p_line.group(2) if p_line else '?'}"
+    )
     print(f"  4. decode  {d_line.group(2) if d_line else '?'}")
-    print(f"  5. decode  -> router -> client: {meta['completion_tokens']} tokens, "
-          f"finish {meta['finish_reason']['type']}, {meta['e2e_latency'] * 1000:.0f} ms")
+    print(
+        f"  5. decode  -> router -> client: {meta['completion_tokens']} tokens, "
+        f"finish {meta['finish_reason']['type']}, {meta['e2e_latency'] * 1000:.0f} ms"
+    )
     print(f"\nanswer: {out['text']!r}")
-    print(f"KV bytes sent by prefill = {p_info['counters']['kv_bytes_sent']}, "
-          f"received by decode = {d_info['counters']['kv_bytes_received']}")
+    print(
+        f"KV bytes sent by prefill = {p_info['counters']['kv_bytes_sent']}, "
+        f"received by decode = {d_info['counters']['kv_bytes_received']}"
+    )
 
 
 if __name__ == "__main__":
