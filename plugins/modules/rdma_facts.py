@@ -1,0 +1,175 @@
+#!/usr/bin/python
+# Copyright (c) inferops.disagg contributors
+# Apache License 2.0 (see LICENSE)
+# ruff: noqa: E402, E501  (DOCUMENTATION/EXAMPLES/RETURN come before the imports, Ansible style)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: rdma_facts
+short_description: Gather RDMA device, port and RoCE GID facts from sysfs or ibv_devinfo
+version_added: 0.1.0
+description:
+  - Reads C(/sys/class/infiniband/*/ports/*/{state,phys_state,link_layer,rate,gids,gid_attrs}),
+    the device NUMA node and the netdev MTU from C(/sys/class/net/<netdev>/mtu).
+  - Falls back to C(ibv_devinfo -v) when C(/sys/class/infiniband) is absent.
+  - Per port it returns the index of the RoCE v2 GID of the form C(::ffff:a.b.c.d), which is what
+    Mooncake's C(MC_GID_INDEX) must be, and the active MTU (derived from the netdev MTU for RoCE).
+  - Never changes anything on the host.
+extends_documentation_fragment:
+  - inferops.disagg._preflight_facts
+options:
+  ibv_devinfo_path:
+    description:
+      - Path of C(ibv_devinfo) for the fallback. By default it is looked up on C(PATH) (under
+        O(root) when O(root) is not C(/)).
+    type: path
+author:
+  - inferops.disagg team
+"""
+
+EXAMPLES = r"""
+- name: Gather RDMA facts
+  inferops.disagg.rdma_facts:
+
+- name: Show the MC_GID_INDEX this host needs
+  ansible.builtin.debug:
+    msg: "MC_GID_INDEX={{ ansible_facts.rdma.mc_gid_index }}"
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts under the C(rdma) key.
+  returned: always
+  type: dict
+  contains:
+    rdma:
+      description: The RDMA picture of the host.
+      returned: always
+      type: dict
+      contains:
+        source:
+          description: C(sysfs), C(ibv_devinfo) or C(none).
+          type: str
+          returned: always
+          sample: sysfs
+        devices:
+          description:
+            - One entry per RDMA device with C(name), C(numa_node), C(fw_ver), C(node_guid),
+              C(board_id) and C(ports).
+            - Each port has C(port), C(state), C(phys_state), C(link_layer), C(rate), C(rate_gbps),
+              C(netdev), C(netdev_mtu), C(active_mtu), C(gids), C(roce_v2_ipv4_gid_index),
+              C(roce_v2_ipv4_gid) and C(roce_v2_ipv4).
+          type: list
+          elements: dict
+          returned: always
+          sample:
+            - name: mlx5_0
+              numa_node: 0
+              ports:
+                - port: 1
+                  state: ACTIVE
+                  phys_state: LinkUp
+                  link_layer: Ethernet
+                  rate: 400 Gb/sec (4X NDR)
+                  netdev: ens12np0
+                  netdev_mtu: 9000
+                  active_mtu: 4096
+                  roce_v2_ipv4_gid_index: 3
+                  roce_v2_ipv4_gid: "::ffff:10.14.1.72"
+        uverbs:
+          description: The C(/dev/infiniband/uverbs*) nodes visible (a container needs them mapped in).
+          type: list
+          elements: str
+          returned: always
+          sample: [uverbs0, uverbs1]
+        device_count:
+          description: Number of RDMA devices.
+          type: int
+          returned: always
+          sample: 8
+        active_port_count:
+          description: Number of ports in state ACTIVE.
+          type: int
+          returned: always
+          sample: 8
+        roce_v2_ipv4_gid_indices:
+          description: The distinct RoCE v2 IPv4 GID indices over all ports.
+          type: list
+          elements: int
+          returned: always
+          sample: [3]
+        mc_gid_index:
+          description: The one value MC_GID_INDEX can take on this host (null when ports disagree or none has such a GID).
+          type: int
+          returned: always
+          sample: 3
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.inferops.disagg.plugins.module_utils._probe import ProbeError, rooted
+from ansible_collections.inferops.disagg.plugins.module_utils._rdma import (
+    parse_ibv_devinfo,
+    summarize,
+    sysfs_devices,
+    uverbs_nodes,
+)
+
+
+def find_tool(module: AnsibleModule, name: str, explicit: str | None, root: str) -> str | None:
+    if explicit:
+        return explicit if os.access(explicit, os.X_OK) else None
+    if root == "/":
+        return module.get_bin_path(name)
+    for directory in ("/usr/local/bin", "/usr/bin", "/bin"):
+        candidate = rooted(root, os.path.join(directory, name))
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def gather(module: AnsibleModule) -> dict:
+    root = module.params["root"]
+    facts = {"source": "none", "fallbacks": [], "devices": []}
+    devices = sysfs_devices(root)
+    if devices is not None:
+        facts.update(source="sysfs", devices=devices)
+    else:
+        facts["fallbacks"].append("/sys/class/infiniband: absent")
+        tool = find_tool(module, "ibv_devinfo", module.params["ibv_devinfo_path"], root)
+        if not tool:
+            facts["fallbacks"].append("ibv_devinfo: not found")
+        else:
+            rc, out, err = module.run_command([tool, "-v"], environ_update={"LC_ALL": "C"})
+            if rc != 0:
+                facts["fallbacks"].append(
+                    f"ibv_devinfo -v exited {rc}: {(err or out).strip()[:200]}")
+            else:
+                facts.update(source="ibv_devinfo", devices=parse_ibv_devinfo(out))
+    facts["uverbs"] = uverbs_nodes(root)
+    facts.update(summarize(facts["devices"]))
+    return facts
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "root": {"type": "path", "default": "/"},
+            "ibv_devinfo_path": {"type": "path"},
+        },
+        supports_check_mode=True,
+    )
+    if not os.path.isdir(module.params["root"]):
+        module.fail_json(msg=f"root {module.params['root']}: not a directory (check rdma.facts); "
+                             "fix: point root at / or at a recorded host tree")
+    try:
+        facts = gather(module)
+    except ProbeError as exc:
+        module.fail_json(msg=str(exc), check=exc.check, source=exc.source, fix=exc.fix)
+    module.exit_json(changed=False, ansible_facts={"rdma": facts})
+
+
+if __name__ == "__main__":
+    main()
