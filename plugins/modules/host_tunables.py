@@ -167,13 +167,13 @@ def _memlock(module: AnsibleModule, root: str) -> tuple[dict, dict]:
     if text is not None:
         limits = parse_limits(text)
         memlock = {"soft_bytes": limits["memlock"]["soft"], "hard_bytes": limits["memlock"]["hard"],
-                   "source": f"/proc/self/limits ({where})", "in_container": inside}
+                   "source": f"/proc/self/limits, {where}", "in_container": inside}
         return memlock, limits.get("nofile", {})
     if root == "/":
         rc, out, _err = module.run_command(["/bin/sh", "-c", "ulimit -l"])
         if rc == 0:
             soft = parse_ulimit_kib(out)
-            return ({"soft_bytes": soft, "hard_bytes": None, "source": f"ulimit -l ({where})",
+            return ({"soft_bytes": soft, "hard_bytes": None, "source": f"ulimit -l, {where}",
                      "in_container": inside}, {})
     return {"soft_bytes": None, "hard_bytes": None, "source": None, "in_container": inside}, {}
 

@@ -1,0 +1,45 @@
+# Copyright (c) inferops.disagg contributors
+# Apache License 2.0 (see LICENSE)
+"""Filters that turn preflight fact-module results into findings, lines and a Markdown table."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.inferops.disagg.plugins.module_utils._preflight import (
+    evaluate,
+    markdown,
+    render,
+)
+
+
+def preflight_findings(results: dict, host: str, thresholds: dict | None = None) -> list[dict]:
+    """``{{ results | inferops.disagg.preflight_findings(inventory_hostname, thresholds) }}``."""
+    if not isinstance(results, dict):
+        raise AnsibleFilterError("preflight_findings: input must be a dict of module results")
+    try:
+        return evaluate(str(host), dict(results), dict(thresholds or {}))
+    except ValueError as exc:
+        raise AnsibleFilterError(f"preflight_findings: {exc}") from exc
+
+
+def preflight_lines(findings: list[dict]) -> list[str]:
+    """One ``HOST: CHECK: found X, expected Y; fix: Z`` line per finding."""
+    return [render(f) for f in findings or []]
+
+
+def preflight_markdown(findings_by_host: dict, title: str = "Preflight") -> str:
+    """A Markdown table of the findings of every host (hosts without findings show as fit)."""
+    if not isinstance(findings_by_host, dict):
+        raise AnsibleFilterError("preflight_markdown: input must map hosts to finding lists")
+    return markdown({str(k): list(v or []) for k, v in findings_by_host.items()}, title)
+
+
+class FilterModule:
+    """Preflight filters."""
+
+    def filters(self) -> dict:
+        return {
+            "preflight_findings": preflight_findings,
+            "preflight_lines": preflight_lines,
+            "preflight_markdown": preflight_markdown,
+        }
