@@ -59,7 +59,8 @@ def build_summary(recorder: Recorder, *, command: str, status: str, rc: int | No
     }
 
 
-def _table(rows: list[list[str]], header: list[str]) -> list[str]:
+def table(rows: list[list[str]], header: list[str]) -> list[str]:
+    """Left-aligned text columns with a dashed rule under the header."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
@@ -83,7 +84,7 @@ def render_summary(summary: dict[str, Any]) -> str:
     hosts = summary["hosts"]
     if hosts:
         rows = [[host, *(str(stats[c]) for c in _COLUMNS)] for host, stats in hosts.items()]
-        out += _table(rows, ["host", *_COLUMNS])
+        out += table(rows, ["host", *_COLUMNS])
     if summary["failures"]:
         out.append("failures:")
         for f in summary["failures"]:
