@@ -42,7 +42,8 @@ fi
 mkdir -p .cache/collections/ansible_collections/inferops
 ln -sfn "$ROOT" .cache/collections/ansible_collections/inferops/disagg
 
-if ! .venv/bin/ansible-galaxy collection list community.docker 2>/dev/null | grep -q community.docker; then
+collections=$(.venv/bin/ansible-galaxy collection list community.docker 2>/dev/null || true)
+if ! grep -q community.docker <<<"$collections"; then
   echo "setup: community.docker not visible to ansible-galaxy" >&2
   exit 1
 fi
