@@ -209,7 +209,7 @@ def parse_ibv_devinfo(text: str, command: str = "ibv_devinfo -v") -> list[dict]:
             port = None
             continue
         if device is None:
-            if line.lower().startswith(("no ibv devices", "failed to")):
+            if line.lower().startswith(("no ib devices", "failed to", "libibverbs: warning")):
                 continue
             raise ProbeError(command, f"expected 'hca_id:' first, found {line[:60]!r}",
                              CHECK, FIX_IBV)
