@@ -1,0 +1,5 @@
+"""``python -m pdbench``."""
+
+from pdbench.cli import main
+
+raise SystemExit(main())
