@@ -165,7 +165,9 @@ def _request(args: argparse.Namespace) -> RunRequest:
     if not Path(playbook).is_file():
         raise UsageError(f"playbook {playbook} not found (collection root {root}; "
                          "set PDCTL_COLLECTION_ROOT or --playbook)")
-    run_id = args.run_id or new_run_id(args.command)
+    # --run-dir without --run-id: the directory's name is the run id, so the playbooks'
+    # <disagg_runs_dir>/<disagg_run_id> is that directory.
+    run_id = args.run_id or (args.run_dir.name if args.run_dir else new_run_id(args.command))
     return RunRequest(command=args.command, playbook=Path(playbook).resolve(),
                       inventory=inventory, run_dir=_run_dir(args, run_id), run_id=run_id,
                       extravars=extravars, envvars=envvars, limit=args.limit, tags=args.tags,
