@@ -165,11 +165,11 @@ def _request(args: argparse.Namespace) -> RunRequest:
     if not Path(playbook).is_file():
         raise UsageError(f"playbook {playbook} not found (collection root {root}; "
                          "set PDCTL_COLLECTION_ROOT or --playbook)")
-    # --run-dir without --run-id: the directory's name is the run id, so the playbooks'
-    # <disagg_runs_dir>/<disagg_run_id> is that directory.
-    run_id = args.run_id or (args.run_dir.name if args.run_dir else new_run_id(args.command))
+    # The run dir's name is the run id, so the playbooks' <disagg_runs_dir>/<disagg_run_id>
+    # is the run dir; --run-id only names the default directory.
+    run_dir = _run_dir(args, args.run_id or new_run_id(args.command))
     return RunRequest(command=args.command, playbook=Path(playbook).resolve(),
-                      inventory=inventory, run_dir=_run_dir(args, run_id), run_id=run_id,
+                      inventory=inventory, run_dir=run_dir, run_id=run_dir.name,
                       extravars=extravars, envvars=envvars, limit=args.limit, tags=args.tags,
                       skip_tags=args.skip_tags, verbosity=args.verbose, timeout=args.timeout,
                       project_dir=root)

@@ -173,8 +173,9 @@ def run_playbook(request: RunRequest, stream: TextIO, *, quiet: bool = False,
         if status not in ("starting", "running", "successful"):
             progress.line(f"runner: {status}")
 
-    extravars = {"disagg_run_dir": str(run_dir), "disagg_run_id": request.run_id,
-                 **request.extravars}
+    # The playbooks write under <disagg_runs_dir>/<disagg_run_id>/: that is this run dir.
+    extravars = {"disagg_run_dir": str(run_dir), "disagg_runs_dir": str(run_dir.parent),
+                 "disagg_run_id": run_dir.name, **request.extravars}
     progress.line(f"pdctl {request.command}: {request.playbook} -i {request.inventory} "
                   f"(run {request.run_id}, {run_dir})")
     started = time.time()

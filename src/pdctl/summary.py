@@ -21,9 +21,14 @@ def build_summary(recorder: Recorder, *, command: str, status: str, rc: int | No
 
     ``failures`` always names the cause of a failed run: the failed host results (host, task,
     role, message) or, when the run failed outside any task (a broken inventory, a syntax
-    error), one entry with ``host: null`` holding Ansible's error text or ``error``.
+    error), one entry with ``host: null`` holding Ansible's error text or ``error``. Failed
+    results of a run that succeeded (rescued by a block) are listed under ``recovered``.
     """
     failures: list[Failure] = list(recorder.failures)
+    # In a run that succeeded, the failed results were rescued (a block's rescue) or retried:
+    # they are reported, but not as the run's failures.
+    recovered: list[Failure] = failures if exit_code == exitcodes.OK else []
+    failures = [] if exit_code == exitcodes.OK else failures
     if exit_code != exitcodes.OK and not failures:
         message = error or "\n".join(recorder.errors[-5:]) or f"ansible-runner status {status}"
         failures.append(Failure(host=None, task=None, message=message))
@@ -45,6 +50,7 @@ def build_summary(recorder: Recorder, *, command: str, status: str, rc: int | No
         "hosts": {host: asdict(stats) for host, stats in sorted(recorder.host_stats().items())},
         "endpoints": endpoints or {},
         "failures": [f.as_dict() for f in failures],
+        "recovered": [f.as_dict() for f in recovered],
         "errors": recorder.errors,
         "timings": {
             "total_s": round(duration_s, 3),

@@ -110,3 +110,9 @@ def test_render_summary_table():
     assert not any(line.startswith(("  decode:", "  routers:")) for line in lines)
     assert "      4.0s  router : Start" in lines
     assert lines[-1] == "run dir: /runs/r1"
+
+
+def test_rescued_failures_of_a_successful_run_are_recovered():
+    doc = _summary(_recorder(), 0)
+    assert doc["failures"] == []
+    assert [f["host"] for f in doc["recovered"]] == ["decode-1"]

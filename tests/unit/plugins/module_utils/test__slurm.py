@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -24,7 +25,7 @@ EXPAND_CASES = [
     ("single", ["single"]),
     ("  node[1-2]\n", ["node1", "node2"]),
     ("n1.cluster.local,n2.cluster.local", ["n1.cluster.local", "n2.cluster.local"]),
-    ("a[0-1]x_b", ["a0x_b", "a1x_b"]),
+    ("mi300_[1-2]", ["mi300_1", "mi300_2"]),
 ]
 
 
@@ -168,3 +169,20 @@ def test_assign_roles_errors(nodelist, xp, yd, colocate, spare, message):
                                                             (2, 2, True, 4), (4, 1, True, 5)])
 def test_needed_nodes(xp, yd, colocate, need):
     assert _slurm.needed_nodes(xp, yd, colocate) == need
+
+
+@pytest.fixture(scope="module")
+def slurm_conf(tmp_path_factory):
+    """A minimal slurm.conf: enough for `scontrol show hostnames`, which needs no daemon."""
+    if not shutil.which("scontrol"):
+        pytest.skip("Slurm's scontrol is not installed (apt-get install slurm-client)")
+    path = tmp_path_factory.mktemp("slurm") / "slurm.conf"
+    path.write_text("ClusterName=unit\nSlurmctldHost=localhost\n")
+    return path
+
+
+@pytest.mark.parametrize(("nodelist", "expected"), EXPAND_CASES)
+def test_python_hostlist_matches_real_scontrol(nodelist, expected, slurm_conf, monkeypatch):
+    """Same expansion, same order as the cluster's own `scontrol show hostnames`."""
+    monkeypatch.setenv("SLURM_CONF", str(slurm_conf))
+    assert _slurm.scontrol_hostnames(nodelist) == expected == _slurm.expand_nodelist(nodelist)
