@@ -79,7 +79,11 @@ def _human_bytes(value: int | None) -> str:
 
 
 def _module_failed(result: object) -> str | None:
-    if isinstance(result, dict) and result.get("failed"):
+    """The failure message of a module result, also when ``failed_when: false`` hid the failure
+    (the role registers the fact modules that way so one broken probe does not stop the others)."""
+    if not isinstance(result, dict) or result.get("skipped"):
+        return None
+    if result.get("failed") or (result and "ansible_facts" not in result):
         return str(result.get("msg") or "module failed without a message")
     return None
 

@@ -107,9 +107,15 @@ def test_unfit_reports_every_planted_fault_once():
     assert all("; fix: " in line for line in lines)
 
 
-def test_failed_module_becomes_one_finding():
+@pytest.mark.parametrize("failed", [
+    {"failed": True, "msg": "amd-smi static --json: malformed JSON (...)"},
+    # what `register` holds under `failed_when: false`, as the role runs the modules
+    {"failed": False, "failed_when_result": False, "changed": False, "check": "gpu.facts",
+     "msg": "amd-smi static --json: malformed JSON (...)"},
+])
+def test_failed_module_becomes_one_finding(failed):
     res = results("fit")
-    res["amdgpu"] = {"failed": True, "msg": "amd-smi static --json: malformed JSON (...)"}
+    res["amdgpu"] = failed
     findings = _preflight.evaluate("h", res)
     assert [f["check"] for f in findings] == ["gpu.facts"]
     assert findings[0]["found"].startswith("amd-smi static --json: malformed JSON")
@@ -156,6 +162,12 @@ def test_docker_unreachable_and_toggles(tmp_path):
     only_host = _preflight.evaluate("unfit", results("unfit"),
                                     {"check_gpu": False, "check_rdma": False})
     assert [f["check"] for f in only_host] == UNFIT_CHECKS[5:]
+
+
+def test_skipped_family_gives_no_finding():
+    res = results("fit")
+    res["amdgpu"] = {"skipped": True, "changed": False, "skip_reason": "Conditional result was False"}
+    assert _preflight.evaluate("h", res, {"check_gpu": False}) == []
 
 
 def test_unknown_threshold_is_an_error():
