@@ -21,7 +21,14 @@ from typing import Any, NoReturn, TextIO
 import yaml
 
 from pdctl import __version__, exitcodes
-from pdctl.runner import PLAYBOOKS, RunRequest, collection_root, new_run_id, run_playbook
+from pdctl.runner import (
+    COLLECT_LOGS_PLAYBOOK,
+    PLAYBOOKS,
+    RunRequest,
+    collection_root,
+    new_run_id,
+    run_playbook,
+)
 from pdctl.summary import render_summary
 
 # Extra variables the shortcut options set (the playbooks' collection-wide names).
@@ -161,13 +168,17 @@ def _request(args: argparse.Namespace) -> RunRequest:
             extravars[var] = flag
             envvars[env] = str(flag)
     root = collection_root()
+    run_dir = _run_dir(args, args.run_id or new_run_id(args.command))
     playbook = args.playbook or root / PLAYBOOKS[args.command]
+    if args.command == "logs" and not args.playbook and not Path(playbook).is_file():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        playbook = run_dir / "pdctl-collect_logs.yml"
+        playbook.write_text(COLLECT_LOGS_PLAYBOOK)
     if not Path(playbook).is_file():
         raise UsageError(f"playbook {playbook} not found (collection root {root}; "
                          "set PDCTL_COLLECTION_ROOT or --playbook)")
-    # The run dir's name is the run id, so the playbooks' <disagg_runs_dir>/<disagg_run_id>
-    # is the run dir; --run-id only names the default directory.
-    run_dir = _run_dir(args, args.run_id or new_run_id(args.command))
+    # The run dir's name is the run id (run_dir above), so the playbooks'
+    # <disagg_runs_dir>/<disagg_run_id> is the run dir; --run-id only names the default one.
     return RunRequest(command=args.command, playbook=Path(playbook).resolve(),
                       inventory=inventory, run_dir=run_dir, run_id=run_dir.name,
                       extravars=extravars, envvars=envvars, limit=args.limit, tags=args.tags,
