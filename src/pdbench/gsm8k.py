@@ -214,6 +214,11 @@ def main(ns: argparse.Namespace) -> int:
         print(line, flush=True)
     if ns.out_dir:
         ns.out_dir.mkdir(parents=True, exist_ok=True)
+        (ns.out_dir / "gsm8k.log").write_text(
+            f"[pdbench] gsm8k {ns.base_url} {ns.data_path}\n"
+            + "\n".join(report_lines(result))
+            + "\n"
+        )
         (ns.out_dir / "gsm8k.json").write_text(json.dumps(result, indent=2) + "\n")
         with (ns.out_dir / "gsm8k_details.jsonl").open("w") as fh:
             for d in details:

@@ -318,6 +318,13 @@ def write(doc: dict, out_dir: Path, meta: dict | None = None, title: str | None 
             "`--output-file` record when the block does not print them).",
             "",
         ]
+    sources = sorted(
+        {str(r["source"]) for r in runs if r.get("source")}
+        | {str(g["source"]) for g in gsm if g.get("source")}
+    )
+    if sources:
+        md += ["", "## Logs", "", "Relative to the run's `bench/` directory:", ""]
+        md += [f"- `{s}`" for s in sources]
     for w in summary.get("warnings", []):
         md.append(f"- warning: {w}")
     report = out_dir / "report.md"
