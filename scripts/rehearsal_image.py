@@ -1,0 +1,481 @@
+#!/usr/bin/env python3
+"""Build the rehearsal images on top of the local Debian 12 base image.
+
+Two images, each tagged with a hash of its inputs (base image ref, wheelhouse key where it
+uses the wheelhouse, the generated Dockerfile and context files, :data:`RECIPE_VERSION`); a
+build is skipped when its tag exists:
+
+``inferops-rehearsal:<12 hex>`` (``REHEARSAL_IMAGE``)
+    The rehearsal serving image. A venv at ``/opt/pd`` (first in ``PATH``) holds the rehearsal
+    engine (``python -m pd_rehearsal``, from the project wheel), the real sglang-router 0.3.2
+    (``python -m sglang_router.launch_router``), Mooncake non-CUDA 0.3.13.post1 and the
+    sglang 0.5.2 bench client (``python -m sglang.bench_serving``, installed without its CUDA
+    dependencies). ``etcd``/``etcdctl`` come from the base image's Debian packages. Everything
+    is installed offline from the controller's wheelhouse (``scripts/wheelhouse.py``): pip
+    cannot reach PyPI from inside a container on this network.
+
+``inferops-rehearsal-host:<12 hex>`` (``HOST_IMAGE``)
+    A container that Ansible reaches over SSH like a real host: ``/usr/sbin/sshd -D -e`` runs
+    as PID 1, root logs in by key only, ``python3`` + ``python3-requests`` serve Ansible's
+    modules (community.docker's modules talk to the Docker API over ``/var/run/docker.sock``,
+    which the cluster setup mounts; no docker CLI inside). The authorized public key is given
+    at ``docker run`` time, never baked in:
+
+    * ``-e SSH_AUTHORIZED_KEYS="$(cat id_ed25519.pub)"`` (one or more ``authorized_keys``
+      lines), and/or
+    * ``-v /path/to/authorized_keys:/etc/inferops/authorized_keys:ro``.
+
+    Without either the container exits at once with status 64 and says so. SSH host keys are
+    generated when the container starts (each host gets its own).
+
+After a build the image is verified (imports, ``etcd --version``; ``sshd -t`` for the host)
+and only then tagged. The refs are printed on stdout as ``KEY=ref`` lines and written to
+``.cache/images.env``.
+
+Usage::
+
+    scripts/rehearsal_image.py            # build what is missing, print KEY=ref lines
+    scripts/rehearsal_image.py --print    # print the refs the images would have; no build
+    scripts/rehearsal_image.py --verify   # also re-verify images that already exist
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import base_image  # noqa: E402
+import wheelhouse  # noqa: E402
+
+REPO_ROOT = base_image.REPO_ROOT
+CACHE_DIR = base_image.CACHE_DIR
+IMAGES_ENV = CACHE_DIR / "images.env"
+
+#: Bump when the recipe changes in a way the Dockerfile text does not show.
+RECIPE_VERSION = "inferops-rehearsal/1"
+REHEARSAL_REPOSITORY = "inferops-rehearsal"
+HOST_REPOSITORY = "inferops-rehearsal-host"
+VENV = "/opt/pd"
+SYSTEM_PATH = dict(base_image.ENV)["PATH"]
+#: Where the rehearsal host reads an authorized_keys file mounted at ``docker run`` time.
+HOST_KEYS_FILE = "/etc/inferops/authorized_keys"
+#: The environment variable the rehearsal host reads authorized_keys lines from.
+HOST_KEYS_ENV = "SSH_AUTHORIZED_KEYS"
+
+#: The import check of the rehearsal image (the brief's list, plus the router's Rust binding).
+REHEARSAL_IMPORTS = (
+    "mooncake.engine",
+    "sglang_router",
+    "sglang_router.launch_router",
+    "pd_rehearsal",
+    "sglang.bench_serving",
+)
+
+
+class ImageError(RuntimeError):
+    """A build or verification step failed (the message names the step)."""
+
+
+@dataclass
+class ImageSpec:
+    """One image to build: its ref, Dockerfile and the other files of its build context.
+
+    Attributes:
+        key: Name in ``images.env`` (``REHEARSAL_IMAGE``, ``HOST_IMAGE``).
+        ref: ``repository:<12 hex>``, a hash of every input.
+        dockerfile: The generated Dockerfile text.
+        files: Extra context files, path relative to the context -> text.
+        wheels: Context subdirectory -> wheel files to hard-link there.
+        verify: Shell commands run in a fresh container of the image; each must exit 0.
+        entrypoint: Entrypoint override for the verify commands (None: the image's).
+    """
+
+    key: str
+    ref: str
+    dockerfile: str
+    files: dict[str, str] = field(default_factory=dict)
+    wheels: dict[str, list[Path]] = field(default_factory=dict)
+    verify: list[str] = field(default_factory=list)
+    entrypoint: str | None = None
+
+
+@dataclass(frozen=True)
+class ImagesResult:
+    """Outcome of :func:`ensure_images`.
+
+    Attributes:
+        refs: ``{"BASE_IMAGE": ..., "REHEARSAL_IMAGE": ..., "HOST_IMAGE": ...}``.
+        built: The keys of the images this call built (the base image included).
+    """
+
+    refs: dict[str, str]
+    built: tuple[str, ...]
+
+
+def log(message: str) -> None:
+    """Write one progress line to stderr."""
+    print(f"rehearsal_image: {message}", file=sys.stderr, flush=True)
+
+
+def _tag(repository: str, *parts: str) -> str:
+    h = hashlib.sha256()
+    for part in (RECIPE_VERSION, *parts):
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part.encode())
+    return f"{repository}:{h.hexdigest()[:12]}"
+
+
+def _pins(reqs: Sequence[str]) -> dict[str, str]:
+    """Return ``{name: version}`` for the requirements pinned with ``==``."""
+    pins = {}
+    for req in reqs:
+        match = re.fullmatch(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;,]+)\s*", req)
+        if match:
+            pins[match.group(1).lower()] = match.group(2)
+    return pins
+
+
+def _project_version() -> str:
+    data = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    return str(data["project"]["version"])
+
+
+def _label_lines(labels: dict[str, str]) -> str:
+    body = " \\\n      ".join(f"{key}={json.dumps(value)}" for key, value in labels.items())
+    return f"LABEL {body}\n"
+
+
+def rehearsal_components() -> dict[str, str]:
+    """Return the pinned components of the rehearsal venv, ``{distribution: version}``."""
+    pins = _pins([*wheelhouse.requirements(), *wheelhouse.NODEPS_REQUIREMENTS])
+    components = {
+        name: pins[name]
+        for name in ("sglang-router", "mooncake-transfer-engine-non-cuda", "sglang")
+        if name in pins
+    }
+    components["inferops-disagg"] = _project_version()
+    return components
+
+
+def rehearsal_dockerfile(base_ref: str, components: dict[str, str]) -> str:
+    """Return the rehearsal image's Dockerfile (multi-stage: the wheels stay out of it)."""
+    labels = {
+        "org.opencontainers.image.title": "inferops rehearsal (CPU PD serving rehearsal)",
+        "org.opencontainers.image.description": (
+            "pd_rehearsal engine, sglang-router, Mooncake (non-CUDA), sglang bench client, etcd"
+        ),
+        "org.opencontainers.image.licenses": "Apache-2.0",
+        "org.opencontainers.image.version": components.get("inferops-disagg", ""),
+        "org.opencontainers.image.base.name": base_ref,
+        "io.inferops.recipe": RECIPE_VERSION,
+        **{f"io.inferops.component.{name}": version for name, version in components.items()},
+        "io.inferops.venv": VENV,
+    }
+    return (
+        "# Generated by scripts/rehearsal_image.py: edit the script, not this file.\n"
+        f"FROM {base_ref} AS deps\n"
+        "COPY wheels/deps/ /tmp/wheels/\n"
+        f"RUN python3 -m venv {VENV} \\\n"
+        f" && {VENV}/bin/pip install --no-index --find-links /tmp/wheels --no-cache-dir \\\n"
+        "      --disable-pip-version-check -q -r /tmp/wheels/requirements.txt \\\n"
+        f" && {VENV}/bin/pip install --no-index --find-links /tmp/wheels --no-cache-dir \\\n"
+        "      --disable-pip-version-check -q --no-deps -r /tmp/wheels/nodeps.txt \\\n"
+        " && rm -rf /tmp/wheels\n"
+        "\n"
+        f"FROM {base_ref}\n"
+        f"COPY --from=deps {VENV} {VENV}\n"
+        "COPY wheels/project/ /tmp/project/\n"
+        f"RUN {VENV}/bin/pip install --no-index --no-cache-dir --disable-pip-version-check -q \\\n"
+        "      --no-deps /tmp/project/*.whl \\\n"
+        " && mkdir -p /usr/share/inferops \\\n"
+        " && mv /tmp/project/manifest.json /usr/share/inferops/wheelhouse-manifest.json \\\n"
+        " && rm -rf /tmp/project\n"
+        f"ENV VIRTUAL_ENV={VENV} PATH={VENV}/bin:{SYSTEM_PATH} HF_HUB_OFFLINE=1\n"
+        f"{_label_lines(labels)}"
+        'CMD ["/bin/bash"]\n'
+    )
+
+
+HOST_SSHD_CONFIG = """\
+# inferops rehearsal host: root by key only (drop-in, read before the Debian defaults).
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AuthorizedKeysFile .ssh/authorized_keys
+UsePAM no
+PrintMotd no
+AcceptEnv LANG LC_*
+"""
+
+HOST_ENTRYPOINT = f"""\
+#!/bin/sh
+# inferops rehearsal host entrypoint: install the authorized key given at `docker run` time,
+# make this container's own SSH host keys, then exec sshd as PID 1.
+#   -e {HOST_KEYS_ENV}="ssh-ed25519 AAAA... comment"      (one or more lines), and/or
+#   -v ./authorized_keys:{HOST_KEYS_FILE}:ro
+set -eu
+keys="${{{HOST_KEYS_ENV}:-}}"
+if [ -r {HOST_KEYS_FILE} ]; then
+  keys="$keys
+$(cat {HOST_KEYS_FILE})"
+fi
+if [ -z "$(printf '%s' "$keys" | tr -d '[:space:]')" ]; then
+  echo "inferops-host: no authorized key: set {HOST_KEYS_ENV} or mount {HOST_KEYS_FILE}" >&2
+  exit 64
+fi
+install -d -m 700 /root/.ssh
+printf '%s\\n' "$keys" | sed '/^[[:space:]]*$/d' > /root/.ssh/authorized_keys
+chmod 600 /root/.ssh/authorized_keys
+ssh-keygen -A >/dev/null
+install -d -m 755 /run/sshd
+exec /usr/sbin/sshd -D -e "$@"
+"""
+
+
+def host_dockerfile(base_ref: str) -> str:
+    """Return the rehearsal host's Dockerfile (sshd as PID 1, key given at run time)."""
+    labels = {
+        "org.opencontainers.image.title": "inferops rehearsal host (sshd for Ansible)",
+        "org.opencontainers.image.description": (
+            "SSH-reachable rehearsal host: sshd as PID 1, root by key only, python3 + requests"
+        ),
+        "org.opencontainers.image.licenses": "Apache-2.0",
+        "org.opencontainers.image.version": _project_version(),
+        "org.opencontainers.image.base.name": base_ref,
+        "io.inferops.recipe": RECIPE_VERSION,
+        "io.inferops.host.authorized-keys-env": HOST_KEYS_ENV,
+        "io.inferops.host.authorized-keys-file": HOST_KEYS_FILE,
+    }
+    return (
+        "# Generated by scripts/rehearsal_image.py: edit the script, not this file.\n"
+        f"FROM {base_ref}\n"
+        "COPY sshd_config /etc/ssh/sshd_config.d/00-inferops.conf\n"
+        "COPY entrypoint.sh /usr/local/sbin/inferops-host-entrypoint\n"
+        "RUN rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub \\\n"
+        " && chmod 0644 /etc/ssh/sshd_config.d/00-inferops.conf \\\n"
+        " && chmod 0755 /usr/local/sbin/inferops-host-entrypoint \\\n"
+        " && install -d -m 700 /root/.ssh && install -d -m 755 /etc/inferops /run/sshd\n"
+        "EXPOSE 22\n"
+        f"{_label_lines(labels)}"
+        'ENTRYPOINT ["/usr/local/sbin/inferops-host-entrypoint"]\n'
+        "CMD []\n"
+    )
+
+
+def plan(base_ref: str, house_key: str, house: Path | None = None) -> list[ImageSpec]:
+    """Return the two image specs for ``base_ref`` and wheelhouse ``house_key``.
+
+    ``house`` (the built wheelhouse directory) is needed only to build, not to name the images.
+    """
+    components = rehearsal_components()
+    rehearsal_df = rehearsal_dockerfile(base_ref, components)
+    rehearsal = ImageSpec(
+        key="REHEARSAL_IMAGE",
+        ref=_tag(REHEARSAL_REPOSITORY, base_ref, house_key, rehearsal_df),
+        dockerfile=rehearsal_df,
+        verify=[
+            "python -c " + shlex.quote("import " + ", ".join(REHEARSAL_IMPORTS)),
+            "etcd --version",
+            "etcdctl version",
+            "python -m sglang_router.launch_router --help >/dev/null",
+            f'test "$(command -v python)" = {VENV}/bin/python',
+        ],
+    )
+    if house is not None:
+        manifest = wheelhouse.read_manifest(house)
+        nodeps = [str(n) for n in manifest["nodeps"]]
+        project = [house / n for n in nodeps if n.startswith(f"{wheelhouse.PROJECT_DIST}-")]
+        deps = [w for w in sorted(house.glob("*.whl")) if w not in project]
+        rehearsal.wheels = {"wheels/deps": deps, "wheels/project": project}
+        rehearsal.files = {
+            "wheels/deps/requirements.txt": (house / "requirements.txt").read_text(),
+            "wheels/deps/nodeps.txt": "".join(
+                f"{n}\n" for n in nodeps if not n.startswith(f"{wheelhouse.PROJECT_DIST}-")
+            ),
+            "wheels/project/manifest.json": (house / "manifest.json").read_text(),
+        }
+        for name, version in components.items():
+            found = wheelhouse.wheel_version(house, name)
+            if found != version:
+                raise ImageError(f"wheelhouse has {name} {found}, the image labels say {version}")
+    host_df = host_dockerfile(base_ref)
+    host_files = {"sshd_config": HOST_SSHD_CONFIG, "entrypoint.sh": HOST_ENTRYPOINT}
+    host = ImageSpec(
+        key="HOST_IMAGE",
+        ref=_tag(HOST_REPOSITORY, base_ref, host_df, json.dumps(host_files, sort_keys=True)),
+        dockerfile=host_df,
+        files=host_files,
+        verify=[
+            "ssh-keygen -A >/dev/null && /usr/sbin/sshd -t",
+            "python3 -c 'import requests, yaml'",
+            'test -z "$(ls /etc/ssh/ssh_host_* 2>/dev/null)"',  # host keys are made at start
+            f"grep -q {HOST_KEYS_ENV} /usr/local/sbin/inferops-host-entrypoint",
+        ],
+        entrypoint="/bin/sh",
+    )
+    return [rehearsal, host]
+
+
+def _docker(args: Sequence[str], *, what: str, capture: bool = False) -> str:
+    cmd = [base_image.require_docker(), *args]
+    env = {**os.environ, "DOCKER_BUILDKIT": "0"}  # engine 20.10, no buildx: classic builder
+    if capture:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    else:
+        log(f"{what}: {shlex.join(cmd)}")
+        proc = subprocess.run(
+            cmd, stdout=sys.stderr, stderr=sys.stderr, text=True, env=env, check=False
+        )
+    if proc.returncode != 0:
+        detail = f"\n{proc.stdout}{proc.stderr}".rstrip() if capture else ""
+        raise ImageError(f"{what} failed (exit {proc.returncode}): {shlex.join(cmd)}{detail}")
+    return proc.stdout or ""
+
+
+def _write_context(spec: ImageSpec, context: Path) -> None:
+    (context / "Dockerfile").write_text(spec.dockerfile)
+    for subdir, wheels in spec.wheels.items():
+        (context / subdir).mkdir(parents=True, exist_ok=True)
+        for whl in wheels:
+            try:
+                os.link(whl, context / subdir / whl.name)
+            except OSError:
+                shutil.copy2(whl, context / subdir / whl.name)
+    for rel, text in spec.files.items():
+        (context / rel).parent.mkdir(parents=True, exist_ok=True)
+        (context / rel).write_text(text)
+
+
+def verify_image(spec: ImageSpec, image: str) -> None:
+    """Run each of ``spec.verify`` in a fresh container of ``image``; raise on failure."""
+    for check in spec.verify:
+        args = ["run", "--rm", "--network", "none"]
+        if spec.entrypoint:
+            args += ["--entrypoint", spec.entrypoint]
+            cmd = ["-c", check]
+        else:
+            cmd = ["bash", "-c", check]
+        try:
+            _docker([*args, image, *cmd], what=f"verify `{check}`", capture=True)
+        except ImageError as exc:
+            raise ImageError(f"{spec.key} {spec.ref} failed verification: {exc}") from exc
+        log(f"verified {spec.key}: {check}")
+
+
+def build_image(spec: ImageSpec) -> None:
+    """Build ``spec`` from a generated context, verify it, and only then tag it."""
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="inferops-ctx-", dir=CACHE_DIR) as tmp:
+        context = Path(tmp) / "context"
+        context.mkdir()
+        _write_context(spec, context)
+        iidfile = Path(tmp) / "iid"
+        started = time.monotonic()
+        _docker(
+            ["build", "--rm", "--force-rm", "--iidfile", str(iidfile), str(context)],
+            what=f"docker build {spec.key}",
+        )
+        image_id = iidfile.read_text().strip()
+        log(f"{spec.key}: built {image_id[:19]} in {time.monotonic() - started:.0f} s")
+    verify_image(spec, image_id)
+    _docker(["tag", image_id, spec.ref], what="docker tag", capture=True)
+    log(f"{spec.key}: tagged {spec.ref}")
+
+
+def write_env(refs: dict[str, str], path: Path = IMAGES_ENV) -> None:
+    """Write ``KEY=ref`` lines to ``path`` atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text("".join(f"{key}={ref}\n" for key, ref in refs.items()))
+    tmp.replace(path)
+
+
+def image_refs() -> dict[str, str]:
+    """Return the refs the images have for the current inputs, without Docker or builds."""
+    base_ref = base_image.image_ref()
+    specs = plan(base_ref, wheelhouse.wheelhouse_key())
+    return {"BASE_IMAGE": base_ref, **{spec.key: spec.ref for spec in specs}}
+
+
+def ensure_images(*, verify: bool = False, force: bool = False) -> ImagesResult:
+    """Build the base image, the wheelhouse and both images as needed; return their refs.
+
+    Args:
+        verify: Also verify images that already exist.
+        force: Rebuild both images even when their tags exist (not the base image).
+
+    Raises:
+        ImageError, base_image.BuildError, wheelhouse.WheelhouseError: a step failed.
+    """
+    built: list[str] = []
+    base = base_image.ensure_base_image()
+    if base.built:
+        built.append("BASE_IMAGE")
+    house = wheelhouse.ensure_wheelhouse()
+    specs = plan(base.ref, house.key, house.path)
+    for spec in specs:
+        if not force and base_image.image_exists(spec.ref):
+            log(f"{spec.key}: {spec.ref} present, nothing to build")
+            if verify:
+                verify_image(spec, spec.ref)
+            continue
+        with base_image.file_lock(spec.ref.replace(":", "-")):
+            if not force and base_image.image_exists(spec.ref):
+                continue
+            log(f"{spec.key}: building {spec.ref}")
+            build_image(spec)
+            built.append(spec.key)
+    refs = {"BASE_IMAGE": base.ref, **{spec.key: spec.ref for spec in specs}}
+    write_env(refs)
+    return ImagesResult(refs, tuple(built))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; see the module docstring."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--print", action="store_true", help="print the refs as KEY=ref lines; no build"
+    )
+    parser.add_argument("--verify", action="store_true", help="verify existing images too")
+    parser.add_argument("--force", action="store_true", help="rebuild both images")
+    parser.add_argument(
+        "--dockerfile",
+        choices=("rehearsal", "host"),
+        help="print that image's generated Dockerfile and exit",
+    )
+    args = parser.parse_args(argv)
+    if args.dockerfile:
+        specs = plan(base_image.image_ref(), wheelhouse.wheelhouse_key())
+        print(specs[0 if args.dockerfile == "rehearsal" else 1].dockerfile, end="")
+        return 0
+    if args.print:
+        refs = image_refs()
+    else:
+        try:
+            refs = ensure_images(verify=args.verify, force=args.force).refs
+        except (ImageError, base_image.BuildError, wheelhouse.WheelhouseError) as exc:
+            print(f"rehearsal_image: error: {exc}", file=sys.stderr)
+            return 1
+    for key, ref in refs.items():
+        print(f"{key}={ref}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
