@@ -60,7 +60,7 @@ _E2_MARK_RE = re.compile(
 )
 _ITER_RE = re.compile(r"benchserving script for iter:\s*(?P<iter>\d+)", re.IGNORECASE)
 _REST_KV_RE = re.compile(r"(?:^|\s)(?P<key>model|xP|yD|job|preset|iter)[=\s](?P<value>\S+)")
-_NAMESPACE_RE = re.compile(r"^(?:benchmark_args=)?Namespace\((?P<body>.*)\)\s*$")
+_NAMESPACE_RE = re.compile(r"(?:^|\s|benchmark_args=)Namespace\((?P<body>.*)\)\s*$")
 _NS_KEYS = (
     "backend",
     "dataset_name",
@@ -74,8 +74,8 @@ _NS_KEYS = (
     "warmup_requests",
     "gsp_prompts_per_group",
 )
-_ERROR_LINE_RE = re.compile(r"^output\.error=")
-_GROUP_RE = re.compile(r"^Prompts per group:\s*(?P<n>\d+)")
+_ERROR_LINE_RE = re.compile(r"(?:^|\s)output\.error=")
+_GROUP_RE = re.compile(r"(?:^|\s)Prompts per group:\s*(?P<n>\d+)")
 
 _LABELS: dict[str, tuple[str, str]] = {
     "backend": ("backend", "str"),
@@ -218,7 +218,7 @@ def _marker(line: str) -> dict | None:
 
 
 def _namespace(line: str) -> dict | None:
-    m = _NAMESPACE_RE.match(line.strip())
+    m = _NAMESPACE_RE.search(line.strip())
     if not m:
         return None
     body = m.group("body")
@@ -360,14 +360,19 @@ def _parse_serving(text: str, source: str = "<text>", strict: bool = True) -> li
             if block.feed(number, line):
                 emit(True)
             continue
-        if _ERROR_LINE_RE.match(stripped):
+        if _ERROR_LINE_RE.search(stripped):
             errors += 1
             continue
-        group = _GROUP_RE.match(stripped)
+        group = _GROUP_RE.search(stripped)
         if group:
             ctx["prompts_per_group"] = int(group.group("n"))
     if block is not None:
         emit(False)
+    if any(r.get("iteration") is not None for r in rows):
+        for r in rows:
+            if r.get("iteration") is not None:
+                break
+            r["warmup"] = True  # the seed's "Test run:" before "... for iter: 1"
     return rows
 
 
@@ -803,6 +808,7 @@ def _collect(files: list[tuple[str, str]], strict: bool = True) -> dict:
     gsm8k: list[dict] = []
     order: list[str] = []
     skipped: list[str] = []
+    warmup: list[dict] = []
     for name, text in files:
         stem = re.sub(r"\.(jsonl|log|txt|out)$", "", name)
         if stem not in order:
@@ -813,7 +819,9 @@ def _collect(files: list[tuple[str, str]], strict: bool = True) -> dict:
                 continue
             records.setdefault(stem, []).extend(_parse_jsonl(text, name))
         else:
-            logs.setdefault(stem, []).extend(_parse_serving(text, name, strict=strict))
+            parsed = _parse_serving(text, name, strict=strict)
+            warmup.extend(r for r in parsed if r.get("warmup"))
+            logs.setdefault(stem, []).extend(r for r in parsed if not r.get("warmup"))
             gsm8k.extend(_parse_gsm8k(text, name))
     rows: list[dict] = []
     warnings: list[str] = []
@@ -844,7 +852,8 @@ def _collect(files: list[tuple[str, str]], strict: bool = True) -> dict:
     summary = _summary(rows, gsm8k)
     summary["warnings"] = warnings
     summary["skipped_files"] = skipped
-    return {"runs": rows, "gsm8k": gsm8k, "summary": summary}
+    summary["warmup_runs"] = len(warmup)
+    return {"runs": rows, "gsm8k": gsm8k, "warmup": warmup, "summary": summary}
 
 
 def _gsm8k_markdown(rows: list[dict]) -> str:
