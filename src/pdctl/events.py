@@ -24,6 +24,9 @@ _STATUS_WORD = {
     "runner_on_unreachable": "UNREACHABLE",
     "runner_on_skipped": "skipped",
 }
+# Results of these actions only structure the play: no progress line for them.
+_SILENT_ACTIONS = frozenset({"include_role", "include_tasks", "import_role", "import_tasks",
+                             "meta"})
 _WAIT_PREFIX = re.compile(r"^\s*(wait(ing)?|poll(ing)?)\s+(for|until|on)\s+", re.IGNORECASE)
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _INVENTORY_WARNING = re.compile(r"Failed to parse inventory with '([^']+)' plugin: (.*)")
@@ -43,6 +46,16 @@ def task_label(data: dict[str, Any]) -> str:
     name = str(data.get("task") or data.get("task_action") or data.get("resolved_action") or "?")
     role = short_role(data.get("role"))
     return f"{role} : {name}" if role and not name.startswith(f"{role} : ") else name
+
+
+def is_wait(task: str) -> bool:
+    """Whether a task's name says it waits (``Wait for …``, ``Poll until …``)."""
+    return bool(_WAIT_PREFIX.match(task.split(" : ", 1)[-1]))
+
+
+def _silent(data: dict[str, Any]) -> bool:
+    action = str(data.get("resolved_action") or data.get("task_action") or "")
+    return action.rsplit(".", 1)[-1] in _SILENT_ACTIONS
 
 
 def wait_subject(task: str) -> str:
@@ -130,6 +143,8 @@ def format_event(event: Event) -> str | None:
         return f"== PLAY {data.get('play') or data.get('name') or data.get('play_pattern', '')}"
     if kind in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable"):
         res = data.get("res") or {}
+        if kind == "runner_on_ok" and _silent(data):
+            return None
         word = _STATUS_WORD[kind]
         if kind == "runner_on_ok" and res.get("changed"):
             word = "changed"

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from pdctl.events import Event, Recorder, format_event, wait_subject
+from pdctl.events import Event, Recorder, format_event, is_wait, wait_subject
 
 _SPINNER = "|/-\\"
 
@@ -38,6 +38,8 @@ def status_line(recorder: Recorder, elapsed: float) -> str:
     if recorder.current_task:
         pending = sorted(recorder.running)
         where = f" on {', '.join(pending[:3])}{' …' if len(pending) > 3 else ''}" if pending else ""
+        if is_wait(recorder.current_task):
+            return f"waiting for {wait_subject(recorder.current_task)}{where} ({elapsed:.0f}s)"
         return f"running {recorder.current_task}{where} ({elapsed:.0f}s)"
     return ""
 

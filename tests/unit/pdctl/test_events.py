@@ -50,6 +50,8 @@ LINES = [
                                                                       "retries": 30}),
      "  waiting     proxy-1 | waiting for Router readiness (attempt 1/30)"),
     (result("runner_on_skipped", "decode-1", "Only prefill", "t4", {}), None),
+    (ev("runner_on_ok", host="p1", task="Deploy the worker", res={"changed": False},
+        resolved_action="ansible.builtin.include_role"), None),
     (task_start("Start container", "t1"), None),
     ({"event": "verbose", "stdout": "ERROR! the playbook: x.yml could not be found"},
      "ERROR! the playbook: x.yml could not be found"),

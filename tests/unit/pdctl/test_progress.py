@@ -42,7 +42,7 @@ def test_status_line_prefers_the_wait():
     _feed(rec, None, task("Wait for prefill /health"),
           {"event": "runner_on_start", "event_data": {"host": "p1"}},
           {"event": "runner_on_start", "event_data": {"host": "p2"}})
-    assert status_line(rec, 3.2) == "running Wait for prefill /health on p1, p2 (3s)"
+    assert status_line(rec, 3.2) == "waiting for prefill /health on p1, p2 (3s)"
     _feed(rec, None, retry("p1", 30), retry("p2", 12))
     assert status_line(rec, 61) == ("waiting for prefill /health [##########----------] "
                                     "attempt 30/61 on p1 +1 (61s)")
@@ -76,6 +76,13 @@ def test_heartbeat_in_log_mode():
     progress.stop()
     beats = [ln for ln in out.getvalue().splitlines() if ln.startswith("  ... still running")]
     assert beats and beats[0].startswith("  ... still running Pull image on p1 (")
+
+
+def test_status_line_of_a_plain_task():
+    rec = Recorder()
+    _feed(rec, None, task("sglang_worker : Run pd-prefill-1"),
+          *({"event": "runner_on_start", "event_data": {"host": h}} for h in "abcd"))
+    assert status_line(rec, 9) == "running sglang_worker : Run pd-prefill-1 on a, b, c … (9s)"
 
 
 def test_tty_redraws_status_line_and_clears_it():
