@@ -27,7 +27,8 @@ _STATUS_WORD = {
 # Results of these actions only structure the play: no progress line for them.
 _SILENT_ACTIONS = frozenset({"include_role", "include_tasks", "import_role", "import_tasks",
                              "meta"})
-_WAIT_PREFIX = re.compile(r"^\s*(wait(ing)?|poll(ing)?)\s+(for|until|on)\s+", re.IGNORECASE)
+_WAIT_PREFIX = re.compile(r"^\s*(?:wait(?:ing)?|poll(?:ing)?)\s+(?P<word>for|until|on)\s+",
+                          re.IGNORECASE)
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _INVENTORY_WARNING = re.compile(r"Failed to parse inventory with '([^']+)' plugin: (.*)")
 # What the generic plugins say about a file that is not theirs: never the cause.
@@ -58,10 +59,16 @@ def _silent(data: dict[str, Any]) -> bool:
     return action.rsplit(".", 1)[-1] in _SILENT_ACTIONS
 
 
-def wait_subject(task: str) -> str:
-    """What a retrying task waits for: ``Wait for prefill /health`` -> ``prefill /health``."""
-    subject = _WAIT_PREFIX.sub("", task.split(" : ", 1)[-1]).strip()
-    return subject or task
+def waiting(task: str) -> str:
+    """How to say a task waits: ``Wait for prefill /health`` -> ``waiting for prefill /health``,
+    ``router : Wait until the router is ready`` -> ``waiting until the router is ready``,
+    ``Router readiness`` -> ``waiting for Router readiness``."""
+    name = task.split(" : ", 1)[-1]
+    match = _WAIT_PREFIX.match(name)
+    if not match or not name[match.end():].strip():
+        return f"waiting for {task}"
+    word = "until" if match.group("word").lower() == "until" else "for"
+    return f"waiting {word} {name[match.end():].strip()}"
 
 
 def _clean(text: str) -> str:
@@ -160,11 +167,11 @@ def format_event(event: Event) -> str | None:
     if kind == "runner_retry":
         res = data.get("res") or {}
         attempt, total = res.get("attempts", "?"), res.get("retries", "?")
-        return (f"  {'waiting':<11} {data.get('host', '?')} | waiting for "
-                f"{wait_subject(task_label(data))} (attempt {attempt}/{total})")
+        return (f"  {'waiting':<11} {data.get('host', '?')} | "
+                f"{waiting(task_label(data))} (attempt {attempt}/{total})")
     if kind == "runner_on_async_poll":
-        return (f"  {'waiting':<11} {data.get('host', '?')} | waiting for "
-                f"{wait_subject(task_label(data))} (async job)")
+        return (f"  {'waiting':<11} {data.get('host', '?')} | "
+                f"{waiting(task_label(data))} (async job)")
     if kind == "playbook_on_no_hosts_matched":
         return "  no hosts matched this play"
     if kind in ("verbose", "error", "warning") and event.get("stdout"):

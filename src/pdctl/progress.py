@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from pdctl.events import Event, Recorder, format_event, is_wait, wait_subject
+from pdctl.events import Event, Recorder, format_event, is_wait, waiting
 
 _SPINNER = "|/-\\"
 
@@ -33,13 +33,13 @@ def status_line(recorder: Recorder, elapsed: float) -> str:
         retry = max(recorder.retries.values(), key=lambda r: (r.attempt, r.host))
         others = len(recorder.retries) - 1
         hosts = retry.host + (f" +{others}" if others else "")
-        return (f"waiting for {wait_subject(retry.task)} {bar(retry.attempt, retry.total)} "
+        return (f"{waiting(retry.task)} {bar(retry.attempt, retry.total)} "
                 f"attempt {retry.attempt}/{retry.total} on {hosts} ({elapsed:.0f}s)")
     if recorder.current_task:
         pending = sorted(recorder.running)
         where = f" on {', '.join(pending[:3])}{' …' if len(pending) > 3 else ''}" if pending else ""
         if is_wait(recorder.current_task):
-            return f"waiting for {wait_subject(recorder.current_task)}{where} ({elapsed:.0f}s)"
+            return f"{waiting(recorder.current_task)}{where} ({elapsed:.0f}s)"
         return f"running {recorder.current_task}{where} ({elapsed:.0f}s)"
     return ""
 

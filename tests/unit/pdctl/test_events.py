@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pdctl.events import Recorder, failure_message, format_event, task_label, wait_subject
+from pdctl.events import Recorder, failure_message, format_event, task_label, waiting
 
 PLAY = "Deploy workers"
 
@@ -66,15 +66,18 @@ def test_format_event(event, line):
     assert format_event(event) == line
 
 
-@pytest.mark.parametrize(("task", "subject"), [
-    ("Wait for prefill /health", "prefill /health"),
-    ("sglang_worker : Wait for /health of pd-prefill-1", "/health of pd-prefill-1"),
-    ("waiting until the router is ready", "the router is ready"),
-    ("Poll for etcd health", "etcd health"),
-    ("Router readiness", "Router readiness"),
+@pytest.mark.parametrize(("task", "phrase"), [
+    ("Wait for prefill /health", "waiting for prefill /health"),
+    ("sglang_worker : Wait for /health of pd-prefill-1", "waiting for /health of pd-prefill-1"),
+    ("router : Wait until the router lists exactly 2 prefill and 1 decode workers, all healthy",
+     "waiting until the router lists exactly 2 prefill and 1 decode workers, all healthy"),
+    ("waiting until the router is ready", "waiting until the router is ready"),
+    ("Poll for etcd health", "waiting for etcd health"),
+    ("Router readiness", "waiting for Router readiness"),
+    ("Wait for", "waiting for Wait for"),
 ])
-def test_wait_subject(task, subject):
-    assert wait_subject(task) == subject
+def test_waiting(task, phrase):
+    assert waiting(task) == phrase
 
 
 def test_task_label_role_and_unnamed():

@@ -1,0 +1,7 @@
+"""``python -m pdctl``."""
+
+import sys
+
+from pdctl.cli import main
+
+sys.exit(main())
