@@ -56,7 +56,8 @@ options:
     description:
       - Run the router on the first prefill node instead of a dedicated node, so the
         allocation needs O(xp) + O(yd) nodes instead of O(xp) + O(yd) + 1.
-      - Sets C(disagg_colocate_proxy=true) for the deploy's group checks.
+      - Sets C(disagg_colocate_proxy=true) and C(disagg_allow_colocation=true) (the deploy
+        refuses a host in two groups without it).
     type: boolean
     default: false
     env:
@@ -159,6 +160,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             "slurm_job_id": inputs["job_id"],
             "slurm_job_nodelist": inputs["nodelist"],
         }
+        if inputs["colocate_proxy"]:
+            # the deploy's inventory check refuses a host in two groups unless this is set
+            common["disagg_allow_colocation"] = True
         for key, value in common.items():
             inv.set_variable("slurm_allocation", key, value)
         rank: dict[str, int] = result["rank"]  # type: ignore[assignment]

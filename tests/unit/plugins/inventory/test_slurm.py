@@ -100,6 +100,7 @@ def test_colocated_proxy(tmp_path):
                            "decode": ["gpu-b3"], "slurm_spare": []}
     assert inv.get_host("gpu-a1").get_vars()["disagg_node_rank"] == 0
     assert inv.groups["slurm_allocation"].get_vars()["disagg_colocate_proxy"] is True
+    assert inv.groups["slurm_allocation"].get_vars()["disagg_allow_colocation"] is True
 
 
 def test_spare_nodes(tmp_path):
