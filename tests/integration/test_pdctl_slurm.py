@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.fixtures.pdctl.slurm_lab import missing_binaries, sbatch, slurm_lab
 
 pytestmark = pytest.mark.integration
 
@@ -31,89 +28,19 @@ REPO = Path(__file__).resolve().parents[2]
 SBATCH_SCRIPT = REPO / "slurm" / "deploy_xPyD.sbatch"
 JOB_PLAYBOOK = REPO / "tests" / "fixtures" / "pdctl" / "playbooks" / "slurm_job.yml"
 NODES = ["node1", "node2", "node3", "node4"]
-DAEMONS = ("slurmctld", "slurmd", "sbatch", "scontrol", "sinfo")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _conf(root: Path) -> str:
-    ports = {node: _free_port() for node in NODES}
-    lines = [
-        "ClusterName=pdctltest",
-        "SlurmctldHost=localhost(127.0.0.1)",
-        f"SlurmctldPort={_free_port()}",
-        "AuthType=auth/none",
-        "CredType=cred/none",
-        "SlurmUser=root",
-        "SlurmdUser=root",
-        f"StateSaveLocation={root}/state",
-        f"SlurmdSpoolDir={root}/spool/%n",
-        f"SlurmctldPidFile={root}/slurmctld.pid",
-        f"SlurmdPidFile={root}/slurmd-%n.pid",
-        f"SlurmctldLogFile={root}/slurmctld.log",
-        f"SlurmdLogFile={root}/slurmd-%n.log",
-        "ProctrackType=proctrack/linuxproc",
-        "TaskPlugin=task/none",
-        "SelectType=select/linear",
-        "SchedulerType=sched/builtin",
-        "JobCompType=jobcomp/none",
-        "AccountingStorageType=accounting_storage/none",
-        "JobAcctGatherType=jobacct_gather/none",
-        "MpiDefault=none",
-        "ReturnToService=2",
-        *(f"NodeName={n} NodeHostname=localhost NodeAddr=127.0.0.1 Port={p} CPUs=1 "
-          "RealMemory=500 State=UNKNOWN" for n, p in ports.items()),
-        f"PartitionName=debug Nodes=node[1-{len(NODES)}] Default=YES MaxTime=INFINITE State=UP",
-    ]
-    return "\n".join(lines) + "\n"
 
 
 @pytest.fixture(scope="module")
 def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A running one-machine Slurm cluster; yields the environment that talks to it."""
-    missing = [d for d in DAEMONS if not shutil.which(d)]
+    missing = missing_binaries()
     if missing:
         pytest.skip(f"Slurm not installed ({', '.join(missing)}): "
                     "apt-get install slurmctld slurmd slurm-client")
     if os.geteuid() != 0:
         pytest.skip("slurmd must run as root to launch jobs as the submitting user")
-    root = tmp_path_factory.mktemp("slurm")
-    (root / "state").mkdir()
-    (root / "spool").mkdir()
-    conf = root / "slurm.conf"
-    conf.write_text(_conf(root))
-    env = dict(os.environ, SLURM_CONF=str(conf))
-    procs = [subprocess.Popen(["slurmctld", "-D", "-c", "-i"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    procs += [subprocess.Popen(["slurmd", "-D", "-N", node], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-              for node in NODES]
-    try:
-        deadline = time.monotonic() + 60
-        out = ""
-        while time.monotonic() < deadline:
-            out = subprocess.run(["sinfo", "-h", "-o", "%t %D"], env=env, capture_output=True,
-                                 text=True).stdout.split()
-            if out == ["idle", str(len(NODES))]:
-                break
-            time.sleep(0.5)
-        else:
-            logs = "\n".join(p.read_text()[-1500:] for p in root.glob("*.log"))
-            pytest.fail(f"Slurm nodes not idle after 60 s (sinfo: {out}):\n{logs}")
+    with slurm_lab(tmp_path_factory.mktemp("slurm"), NODES) as env:
         yield env
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def _inventory(tmp_path: Path) -> Path:
@@ -134,12 +61,8 @@ def _submit(slurm: dict[str, str], tmp_path: Path, nodes: int, **env: str):
         "PDCTL_INVENTORY": str(_inventory(tmp_path)),
         "PDCTL": str(Path(sys.executable).parent / "pdctl"),
         "PDCTL_ARGS": f"--playbook {JOB_PLAYBOOK}", **env})
-    out = tmp_path / "job.out"
-    proc = subprocess.run(["sbatch", "--wait", "-N", str(nodes), "-o", str(out),
-                           str(SBATCH_SCRIPT)], env=job_env, cwd=REPO, capture_output=True,
-                          text=True, timeout=300)
-    job_id = proc.stdout.strip().split()[-1] if proc.stdout.strip() else "?"
-    return proc.returncode, job_id, logs / job_id, out.read_text() if out.exists() else ""
+    rc, job_id, output = sbatch(job_env, SBATCH_SCRIPT, nodes, tmp_path / "job.out", REPO)
+    return rc, job_id, logs / job_id, output
 
 
 def test_sbatch_deploys_with_the_seeds_roles(slurm, tmp_path):
