@@ -166,7 +166,8 @@ def test_docker_unreachable_and_toggles(tmp_path):
 
 def test_skipped_family_gives_no_finding():
     res = results("fit")
-    res["amdgpu"] = {"skipped": True, "changed": False, "skip_reason": "Conditional result was False"}
+    res["amdgpu"] = {"skipped": True, "changed": False,
+                     "skip_reason": "Conditional result was False"}
     assert _preflight.evaluate("h", res, {"check_gpu": False}) == []
 
 
