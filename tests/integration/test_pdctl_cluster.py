@@ -1,5 +1,7 @@
 """pdctl against the rehearsal cluster (4 SSH-reachable host containers): deploy -> status ->
-down, and an inventory that must fail before anything starts. Needs Docker."""
+down, an inventory that must fail before anything starts, and the whole Slurm path (sbatch ->
+the inventory plugin -> pdctl deploy/status/down) with a real one-machine Slurm whose four
+nodes are mapped onto the rehearsal hosts. Needs Docker."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.fixtures.pdctl.slurm_lab import missing_binaries, sbatch, slurm_lab
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -104,3 +107,58 @@ def test_inventory_without_decode_fails_before_anything_starts(cluster, tmp_path
     assert all(f["task"] for f in doc["failures"]), doc["failures"]
     after = subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True).stdout
     assert sorted(after.split()) == sorted(before.split())  # nothing was started
+
+
+# Slurm node -> rehearsal host it stands for (rank order: proxy, prefill, prefill, decode).
+SLURM_NODES = {"node1": "proxy-1", "node2": "prefill-1", "node3": "prefill-2",
+               "node4": "decode-1"}
+
+
+def _slurm_inventory(tmp_path: Path) -> Path:
+    """inventories/slurm-example's plugin file next to the rehearsal group_vars; host_vars map
+    each Slurm node onto its rehearsal host container (address and network namespace)."""
+    inv = tmp_path / "slurm-inventory"
+    shutil.copytree(INVENTORY / "group_vars", inv / "group_vars")
+    (inv / "allocation.slurm.yml").write_text(
+        (REPO / "inventories" / "slurm-example" / "allocation.slurm.yml").read_text()
+        + "groups:\n  rehearsal_hosts: \"true\"\n")
+    hosts = yaml.safe_load((INVENTORY / "hosts.yml").read_text())
+    address = {name: vars_["ansible_host"]
+               for group in hosts["all"]["children"]["rehearsal_hosts"]["children"].values()
+               for name, vars_ in group["hosts"].items()}
+    (inv / "host_vars").mkdir()
+    for node, host in SLURM_NODES.items():
+        (inv / "host_vars" / f"{node}.yml").write_text(yaml.safe_dump({
+            "ansible_host": address[host], "disagg_network_mode": f"container:pdr-{host}"}))
+    return inv
+
+
+def test_sbatch_deploys_on_the_rehearsal_cluster(cluster, tmp_path):
+    missing = missing_binaries()
+    if missing:
+        pytest.skip(f"Slurm not installed ({', '.join(missing)})")
+    logs = tmp_path / "logs"
+    with slurm_lab(tmp_path / "slurm", list(SLURM_NODES)) as env:
+        env = {k: v for k, v in env.items() if not k.startswith(("SLURM_JOB", "xP", "yD"))}
+        env.update({"xP": "2", "yD": "1", "MODEL_NAME": "rehearsal-tiny", "LOG_PATH": str(logs),
+                    "PD_STEPS": "deploy status", "PDCTL": str(PDCTL),
+                    "PDCTL_INVENTORY": str(_slurm_inventory(tmp_path)),
+                    "PDCTL_ARGS": f"-e rehearsal_cluster_dir={REPO / '.cache' / 'rehearsal'}"})
+        rc, job_id, output = sbatch(env, REPO / "slurm" / "deploy_xPyD.sbatch", 4,
+                                    tmp_path / "job.out", REPO)
+    job_dir = logs / job_id
+    assert rc == 0, output[-6000:]
+    deploy = json.loads((job_dir / "deploy" / "summary.json").read_text())
+    assert deploy["ok"] is True and set(SLURM_NODES) <= set(deploy["hosts"])
+    assert deploy["endpoints"]["router"] == "http://172.29.213.10:30000"
+    status = json.loads((job_dir / "status.json").read_text())
+    assert status["ok"] is True, status["problems"]
+    assert sorted((w["role"], w["host"]) for w in status["workers"]) == [
+        ("decode", "node4"), ("prefill", "node2"), ("prefill", "node3")]
+    decode = next(w for w in status["workers"] if w["host"] == "node4")
+    assert decode["kv"]["kv_transfers_received"] >= 1  # the deploy's smoke test went through
+    down = json.loads((job_dir / "down" / "summary.json").read_text())
+    assert down["ok"] is True
+    left = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True,
+                          text=True).stdout.split()
+    assert not [name for name in left if name.endswith(tuple(f"-{n}" for n in SLURM_NODES))]
