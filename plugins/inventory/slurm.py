@@ -104,12 +104,27 @@ compose:
 # Imports follow the documentation blocks, as in every Ansible plugin.
 import hashlib  # noqa: E402
 import json  # noqa: E402
+from dataclasses import asdict, dataclass  # noqa: E402
+from typing import Any  # noqa: E402
 
 from ansible.errors import AnsibleParserError  # noqa: E402
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable  # noqa: E402
 from ansible_collections.inferops.disagg.plugins.module_utils import _slurm  # noqa: E402
 
 VALID_SUFFIXES = (".slurm.yml", ".slurm.yaml")
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """Everything the result depends on (the file's options and the job's environment)."""
+
+    nodelist: str
+    xp: int
+    yd: int
+    colocate_proxy: bool
+    allow_spare: bool
+    backend: str
+    job_id: str
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
@@ -121,17 +136,17 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         """Accept only readable ``*.slurm.yml`` / ``*.slurm.yaml`` files."""
         return super().verify_file(path) and path.endswith(VALID_SUFFIXES)
 
-    def _inputs(self) -> dict[str, object]:
+    def _inputs(self) -> _Inputs:
         """The options that decide the result, validated (``ValueError`` on bad input)."""
-        return {
-            "nodelist": (self.get_option("nodelist") or "").strip(),
-            "xp": _slurm.parse_count("xP", self.get_option("xp")),
-            "yd": _slurm.parse_count("yD", self.get_option("yd")),
-            "colocate_proxy": bool(self.get_option("colocate_proxy")),
-            "allow_spare": bool(self.get_option("allow_spare_nodes")),
-            "backend": self.get_option("hostlist_backend"),
-            "job_id": self.get_option("job_id") or "",
-        }
+        return _Inputs(
+            nodelist=(self.get_option("nodelist") or "").strip(),
+            xp=_slurm.parse_count("xP", self.get_option("xp")),
+            yd=_slurm.parse_count("yD", self.get_option("yd")),
+            colocate_proxy=bool(self.get_option("colocate_proxy")),
+            allow_spare=bool(self.get_option("allow_spare_nodes")),
+            backend=str(self.get_option("hostlist_backend")),
+            job_id=str(self.get_option("job_id") or ""),
+        )
 
     def _expand(self, nodelist: str, backend: str) -> list[str]:
         """Expand the nodelist with the chosen backend."""
@@ -139,45 +154,47 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             return _slurm.expand_nodelist(nodelist)
         return _slurm.scontrol_hostnames(nodelist, self.get_option("scontrol_path"))
 
-    def _compute(self, inputs: dict[str, object]) -> dict[str, object]:
+    def _compute(self, inputs: _Inputs) -> dict[str, Any]:
         """Expand and assign roles; a JSON-friendly dict (this is what the cache stores)."""
-        nodes = self._expand(str(inputs["nodelist"]), str(inputs["backend"]))
-        alloc = _slurm.assign_roles(nodes, int(inputs["xp"]), int(inputs["yd"]),
-                                    colocate_proxy=bool(inputs["colocate_proxy"]),
-                                    allow_spare=bool(inputs["allow_spare"]))
+        nodes = self._expand(inputs.nodelist, inputs.backend)
+        alloc = _slurm.assign_roles(nodes, inputs.xp, inputs.yd,
+                                    colocate_proxy=inputs.colocate_proxy,
+                                    allow_spare=inputs.allow_spare)
         return {"nodes": nodes, "proxy": alloc.proxy, "prefill": alloc.prefill,
                 "decode": alloc.decode, "spare": alloc.spare, "rank": alloc.rank}
 
-    def _populate(self, result: dict[str, object], inputs: dict[str, object]) -> None:
+    def _populate(self, result: dict[str, Any], inputs: _Inputs) -> None:
         """Add groups, hosts and variables, then the constructed features."""
         inv = self.inventory
         for group in ("slurm_allocation", "proxy", "prefill", "decode", "slurm_spare"):
             inv.add_group(group)
-        common = {
-            "disagg_xp": inputs["xp"],
-            "disagg_yd": inputs["yd"],
-            "disagg_colocate_proxy": inputs["colocate_proxy"],
-            "slurm_job_id": inputs["job_id"],
-            "slurm_job_nodelist": inputs["nodelist"],
+        common: dict[str, Any] = {
+            "disagg_xp": inputs.xp,
+            "disagg_yd": inputs.yd,
+            "disagg_colocate_proxy": inputs.colocate_proxy,
+            "slurm_job_id": inputs.job_id,
+            "slurm_job_nodelist": inputs.nodelist,
         }
-        if inputs["colocate_proxy"]:
+        if inputs.colocate_proxy:
             # the deploy's inventory check refuses a host in two groups unless this is set
             common["disagg_allow_colocation"] = True
         for key, value in common.items():
             inv.set_variable("slurm_allocation", key, value)
-        rank: dict[str, int] = result["rank"]  # type: ignore[assignment]
-        memberships = [("proxy", [result["proxy"]]), ("prefill", result["prefill"]),
-                       ("decode", result["decode"]), ("slurm_spare", result["spare"])]
-        for name in result["nodes"]:  # type: ignore[union-attr]
+        rank: dict[str, int] = result["rank"]
+        nodes: list[str] = result["nodes"]
+        memberships: list[tuple[str, list[str]]] = [
+            ("proxy", [result["proxy"]]), ("prefill", result["prefill"]),
+            ("decode", result["decode"]), ("slurm_spare", result["spare"])]
+        for name in nodes:
             inv.add_host(name, group="slurm_allocation")
             inv.set_variable(name, "slurm_nodename", name)
             if name in rank:
                 inv.set_variable(name, "disagg_node_rank", rank[name])
         for group, hosts in memberships:
-            for name in hosts:  # type: ignore[union-attr]
+            for name in hosts:
                 inv.add_host(name, group=group)
         strict = self.get_option("strict")
-        for name in result["nodes"]:  # type: ignore[union-attr]
+        for name in nodes:
             hostvars = inv.get_host(name).get_vars()
             hostvars.update(common)
             self._set_composite_vars(self.get_option("compose"), hostvars, name, strict=strict)
@@ -196,8 +213,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             raise AnsibleParserError(str(exc)) from exc
         # The result depends on the environment (SLURM_JOB_NODELIST, xP, yD), not only on the
         # file, so those inputs are part of the cache key.
-        digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:12]
-        cache_key = f"{self.get_cache_key(path)}_{digest}"
+        digest = hashlib.sha256(json.dumps(asdict(inputs), sort_keys=True).encode()).hexdigest()
+        cache_key = f"{self.get_cache_key(path)}_{digest[:12]}"
         user_cache_setting = self.get_option("cache")
         attempt_to_read_cache = user_cache_setting and cache
         cache_needs_update = user_cache_setting and not cache

@@ -150,7 +150,7 @@ def _check_inventory(value: str) -> str:
 
 def _run_dir(args: argparse.Namespace, run_id: str) -> Path:
     if args.run_dir:
-        return args.run_dir
+        return Path(args.run_dir)
     base = Path(os.environ.get("PDCTL_RUNS_DIR", "runs"))
     return base / run_id
 

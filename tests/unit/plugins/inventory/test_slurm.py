@@ -156,3 +156,17 @@ def test_ansible_inventory_cli(tmp_path):
                          check=True).stdout
     assert "@proxy:\n  |  |--node1\n" in out
     assert "@decode:\n  |  |--node4\n" in out
+
+
+def test_cache_is_keyed_by_the_allocation(tmp_path, monkeypatch):
+    """With the inventory cache on, a new allocation (env) is not served the old one's roles."""
+    cache_dir = tmp_path / "cache"
+    path = write(tmp_path, f"cache: true\ncache_plugin: ansible.builtin.jsonfile\n"
+                           f"cache_connection: {cache_dir}\n")
+    monkeypatch.setenv("SLURM_JOB_NODELIST", "node[1-3]")
+    assert groups(load(path))["proxy"] == ["node1"]
+    assert len(list(cache_dir.iterdir())) == 1
+    assert groups(load(path))["proxy"] == ["node1"]  # from the cache
+    monkeypatch.setenv("SLURM_JOB_NODELIST", "gpu[7-9]")
+    assert groups(load(path))["proxy"] == ["gpu7"]
+    assert len(list(cache_dir.iterdir())) == 2
