@@ -224,6 +224,9 @@ def run_playbook(request: RunRequest, stream: TextIO, *, quiet: bool = False,
                 cancel_callback=cancel,
             )
         status, rc = str(runner.status), runner.rc
+        if cancel.requested and status != "successful":
+            # a terminal's Ctrl-C also reaches ansible-playbook, which then "fails" on its own
+            status = "canceled"
         if status == "canceled":
             error = "canceled (interrupted)" + _where(recorder)
         elif status == "timeout":

@@ -166,3 +166,41 @@ def test_slurm_inventory_with_xp_yd_flags(tmp_path):
                  "ansible_python_interpreter=" + sys.executable)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert sorted(json.loads(proc.stdout)["hosts"]) == ["node1", "node2", "node3", "node4"]
+
+
+@pytest.mark.parametrize("whole_group", [False, True], ids=["pdctl-only", "terminal-ctrl-c"])
+def test_interrupt_cancels_and_still_reports(tmp_path, whole_group):
+    """SIGINT to pdctl (or to its whole process group, as a terminal's Ctrl-C does): the run is
+    canceled, the summary is written and names the task that was running; exit 1."""
+    import signal
+    import time
+
+    run_dir = tmp_path / "r"
+    proc = subprocess.Popen([str(PDCTL), "deploy", "-i", str(HOSTS), "--playbook",
+                             playbook("slow.yml"), "--json", "--run-dir", str(run_dir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            start_new_session=True)
+    events = run_dir / "artifacts" / "deploy" / "job_events"
+
+    def task_started() -> bool:
+        return any('"runner_on_start"' in p.read_text() for p in events.glob("*.json"))
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if task_started():
+            break
+        time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("the slow task never started")
+    if whole_group:
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    doc = json.loads(out)
+    assert doc["status"] == "canceled" and doc["exit_code"] == 1
+    assert doc["failures"][0]["message"] == ("canceled (interrupted) while running 'Sleep' on "
+                                             "proxy-1")
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "canceled"
