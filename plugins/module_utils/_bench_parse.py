@@ -789,9 +789,9 @@ def _run_order(row: dict) -> tuple:
         return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else 0.0
 
     return (
-        str(row.get("preset") or ""),
         num("isl"),
         num("osl"),
+        str(row.get("preset") or ""),
         num("iteration"),
         num("max_concurrency"),
     )

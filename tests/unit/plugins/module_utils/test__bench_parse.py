@@ -427,9 +427,9 @@ def test_collect_pairs_logs_with_records_and_skips_foreign_jsonl():
     assert all(r.get("jsonl_source") and r["mismatches"] == [] for r in doc["runs"])
     assert doc["summary"]["skipped_files"] == ["gsm8k/gsm8k_details.jsonl"]
     assert doc["summary"]["failed_requests"] == 3 and doc["summary"]["warnings"] == []
-    # sorted by preset, then concurrency
+    # sorted by input/output length, preset, iteration, then concurrency
     assert [(r["preset"], r["max_concurrency"]) for r in doc["runs"]] == [
-        ("mixed", 32), ("overlong", 4), ("tiny", 2), ("tiny", 8)]
+        ("tiny", 2), ("tiny", 8), ("mixed", 32), ("overlong", 4)]
     json.dumps(bp._json_safe(doc), allow_nan=False)  # strict JSON (request_rate inf)
     md = bp._document_markdown(doc)
     assert "3 failed request(s) of 108 in 4 run(s)" in md and "## GSM8K" in md
@@ -446,3 +446,27 @@ def test_zero_failures_sentence():
     doc = bp._collect([("a.log", (REC / "con8.log").read_text())])
     assert bp._failed_sentence(doc["summary"]) == (
         "**0 failed requests** of 16 in 1 run(s), concurrency up to 8.")
+
+
+SWEEP = FIX / "rehearsal-0.5.2-sweep-1024"
+
+
+@pytest.mark.parametrize("preset", ["s64-32", "s256-32"])
+def test_recorded_1024_concurrency_runs_have_no_failed_request(preset):
+    log = (SWEEP / f"{preset}_con1024.log").read_text()
+    doc = bp._collect([(f"{preset}.log", log),
+                       (f"{preset}.jsonl", (SWEEP / f"{preset}_con1024.jsonl").read_text())])
+    (row,) = doc["runs"]
+    assert (row["max_concurrency"], row["num_prompts"], row["successful_requests"]) == (
+        1024, 2048, 2048)
+    assert row["failed_requests"] == 0 and row["error_lines"] == 0 and row["mismatches"] == []
+    assert row["total_output_tokens"] == 2048 * 32
+    assert "Successful requests:                     2048" in log
+
+
+def test_recorded_sweep_table_has_16_runs_and_no_failure():
+    rows = list(csv.DictReader((SWEEP / "bench.csv").open()))
+    assert len(rows) == 16
+    assert {r["Failed_Requests"] for r in rows} == {"0"}
+    assert sorted({int(r["Concurrency"]) for r in rows}) == [8, 16, 32, 64, 128, 256, 512, 1024]
+    assert all(r["Successful_Requests"] == r["Total_Prompts"] for r in rows)
