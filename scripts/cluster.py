@@ -23,6 +23,7 @@ Usage (with the project's venv)::
     .venv/bin/python scripts/cluster.py up      [-i inventories/rehearsal]
     .venv/bin/python scripts/cluster.py status
     .venv/bin/python scripts/cluster.py down
+    .venv/bin/python scripts/cluster.py clone --dest DIR --name pdt --subnet 172.29.214.0/24
 """
 
 from __future__ import annotations
@@ -404,10 +405,47 @@ def status(cluster: Cluster) -> int:
     return 0 if running == len(cluster.hosts) else 1
 
 
+def clone(cluster: Cluster, source: Path, dest: Path, name: str, subnet: str) -> None:
+    """Copy a rehearsal inventory to ``dest`` as a separate cluster: another name (host
+    containers, labels, network, deployment name) and subnet, the same hosts and settings.
+
+    Several clusters can then live on one machine (tests and benchmarks use their own, so they
+    neither disturb nor depend on the demo cluster).
+    """
+    old_net, new_net = ipaddress.ip_network(cluster.subnet), ipaddress.ip_network(subnet)
+    if new_net.num_addresses < old_net.num_addresses:
+        raise ClusterError(f"{subnet} is smaller than {cluster.subnet}")
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(source, dest)
+    hosts_file = dest / "hosts.yml"
+    text = hosts_file.read_text()
+    for host in cluster.hosts:
+        offset = int(ipaddress.ip_address(host.address)) - int(old_net.network_address)
+        moved = str(ipaddress.ip_address(int(new_net.network_address) + offset))
+        text = text.replace(f"ansible_host: {host.address}\n", f"ansible_host: {moved}\n")
+    hosts_file.write_text(text)
+    (dest / "group_vars" / "all" / "cluster.yml").write_text(
+        yaml.safe_dump(
+            {
+                "rehearsal_cluster_name": name,
+                "rehearsal_cluster_network": f"{name}-net",
+                "rehearsal_cluster_subnet": subnet,
+            }
+        )
+    )
+    # The clone lives outside the repository: point it at the repository's cache (SSH key,
+    # models, images.env) and give its deployment the cluster's name.
+    (dest / "group_vars" / "all" / "zz_clone.yml").write_text(
+        yaml.safe_dump({"rehearsal_cluster_dir": str(CLUSTER_DIR), "disagg_name": name})
+    )
+    load_cluster(dest)  # the copy must be a valid rehearsal inventory
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=("up", "down", "status"))
+    parser.add_argument("command", choices=("up", "down", "status", "clone"))
     parser.add_argument(
         "-i",
         "--inventory",
@@ -418,11 +456,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-build", action="store_true", help="up: do not build missing images, fail instead"
     )
+    parser.add_argument("--dest", type=Path, help="clone: the new inventory directory")
+    parser.add_argument("--name", help="clone: the new cluster's name (e.g. pdt)")
+    parser.add_argument("--subnet", help="clone: the new cluster's subnet (e.g. 172.29.214.0/24)")
     args = parser.parse_args(argv)
     try:
         cluster = load_cluster(args.inventory.resolve())
         if args.command == "up":
             up(cluster, build=not args.no_build)
+        elif args.command == "clone":
+            if not (args.dest and args.name and args.subnet):
+                parser.error("clone needs --dest, --name and --subnet")
+            clone(cluster, args.inventory.resolve(), args.dest, args.name, args.subnet)
+            print(args.dest)
         elif args.command == "down":
             down(cluster)
         else:
