@@ -17,6 +17,7 @@ Usage: ``python3 bench/image_build_time.py [--warm-runs 5] [--extra-package less
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import subprocess
@@ -93,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     base = str(SCRIPTS / "base_image.py")
     throwaway = ["--extra-packages", args.extra_package]
 
+    load_before = os.getloadavg()[0]
     real_ref = timed([py, base]).output  # makes sure the real image exists (not timed)
     throwaway_ref = timed([py, base, "--print-ref", *throwaway]).output
     cold_nocache = timed([py, base, "--force", *throwaway])
@@ -109,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     wheel_warm = [timed([py, str(SCRIPTS / "wheelhouse.py")]) for _ in range(3)]
     images_warm = [timed(images) for _ in range(3)]
 
+    load_after = os.getloadavg()[0]
     warm_s = [t.seconds for t in warm]
     verdict = "PASS" if max(warm_s) < WARM_LIMIT_S else "FAIL"
     size = capture(["docker", "image", "inspect", "--format", "{{.Size}}", real_ref])
@@ -119,7 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = f"""# Base image build time (`scripts/base_image.py`)
 
 Measured {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())} by `python3 bench/image_build_time.py`
-on {platform.machine()}, Docker engine {docker_info}, {mmdebstrap}.
+on {platform.machine()}, Docker engine {docker_info}, {mmdebstrap}; 1-minute load average
+{load_before:.1f} at the start and {load_after:.1f} at the end (the cold figures grow with it:
+mmdebstrap and `docker import` on fuse-overlayfs are CPU- and I/O-bound).
 
 Image: `{real_ref}` ({int(size or 0) / 1e6:.0f} MB), Debian 12 bookworm minbase + the project's
 package set, `mmdebstrap` then `docker import`.

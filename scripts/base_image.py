@@ -318,7 +318,16 @@ def build(ref: str, packages: Sequence[str], *, deb_cache: Path | None) -> None:
             raise BuildError(f"docker import failed: {proc.stderr.strip()}")
         image_id = proc.stdout.strip().splitlines()[-1]
         tarball.unlink()
+        previous = subprocess.run(
+            [docker, "image", "inspect", "--format", "{{.Id}}", ref],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
         run([docker, "tag", image_id, ref], what="docker tag")
+        if previous and previous != image_id:
+            # --force moved the tag: drop the old image unless a container or child uses it.
+            subprocess.run([docker, "rmi", previous], capture_output=True, check=False)
 
 
 def ensure_base_image(
