@@ -139,11 +139,21 @@ def _mark_failures(ax: plt.Axes, x: float, y: float | None, point: dict) -> None
     yy = y if y is not None else ax.get_ylim()[0]
     ax.scatter([x], [yy], marker="X", s=140, color=RED, zorder=5)
     text = f"{point['failed']} failed" if point["failed"] else "truncated"
+    # label to the left of points in the right half, so it stays inside the axes
+    lo, hi = ax.get_xlim()
+    log = ax.get_xscale() == "log"
+    frac = (
+        (math.log(x) - math.log(lo)) / (math.log(hi) - math.log(lo))
+        if log and x > 0 < lo
+        else (x - lo) / ((hi - lo) or 1)
+    )
+    left = frac > 0.5
     ax.annotate(
         text,
         (x, yy),
         textcoords="offset points",
-        xytext=(6, 8),
+        xytext=(-8 if left else 8, 8),
+        ha="right" if left else "left",
         color=RED,
         fontweight="bold",
         fontsize=9,
@@ -163,11 +173,12 @@ def plot_throughput(data: dict[str, list[dict]], summary: dict, path: Path) -> N
             for r in p["runs"]:
                 if (v := _num(r.get("output_throughput"))) is not None and len(p["runs"]) > 1:
                     ax.scatter([p["concurrency"]], [v], color=line.get_color(), alpha=0.3, s=12)
-        for x, y, p in zip(xs, ys, points, strict=True):
-            _mark_failures(ax, x, y, p)
     _concurrency_axis(ax, sorted(cons))
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.1)
+    for points in data.values():
+        for p in points:
+            _mark_failures(ax, p["concurrency"], p["output_throughput"], p)
     ax.set_ylabel("output token throughput (tok/s)")
-    ax.set_ylim(bottom=0)
     ax.legend(title="preset (ISL/OSL)")
     _title(fig, "Output throughput vs concurrency", summary)
     fig.savefig(path, dpi=110)
@@ -187,9 +198,10 @@ def plot_latency(data: dict[str, list[dict]], summary: dict, path: Path) -> None
             p99 = [p[f"p99_{metric}_ms"] for p in points]
             ax.plot(xs, p50, marker="o", color=color, label=f"{label} p50")
             ax.plot(xs, p99, marker="s", linestyle="--", color=color, label=f"{label} p99")
-            for x, y, p in zip(xs, p99, points, strict=True):
-                _mark_failures(ax, x, y, p)
         _concurrency_axis(ax, sorted(cons))
+        for points in data.values():
+            for p in points:
+                _mark_failures(ax, p["concurrency"], p[f"p99_{metric}_ms"], p)
         ax.set_ylabel(f"{name} (ms)")
         ax.set_title(f"{name}: median (solid) and p99 (dashed)")
         positive = [
