@@ -83,6 +83,14 @@ def test_deploy_status_down(cluster, tmp_path):
     sent = sum(by_host[h]["kv"]["kv_bytes_sent"] for h in ("prefill-1", "prefill-2"))
     assert sent == by_host["decode-1"]["kv"]["kv_bytes_received"]
 
+    # one tiny benchmark point through pdctl: the results land in pdctl's run dir
+    code, doc, err = pdctl("bench", "-i", str(INVENTORY), "--run-dir", str(tmp_path / "bench"),
+                           "-e", '{"benchmark_concurrency": [2], "benchmark_presets": '
+                                 '[{"name": "tiny", "isl": 64, "osl": 8}]}')
+    assert code == 0, f"{json.dumps(doc['failures'], indent=1)}\n{err[-4000:]}"
+    assert doc["endpoints"]["router"] == "http://172.29.213.10:30000"
+    assert list((tmp_path / "bench" / "bench" / "results").iterdir())
+
     code, doc, err = pdctl("down", "-i", str(INVENTORY), "--run-dir", str(tmp_path / "down"))
     assert code == 0, f"{json.dumps(doc['failures'], indent=1)}\n{err[-3000:]}"
     code, status, _ = pdctl("status", "-i", str(INVENTORY), timeout=60)
