@@ -16,7 +16,7 @@ from typing import Any
 
 Event = dict[str, Any]
 
-# Result keys worth showing in a failure message, after ``msg``.
+# Longest failure message kept (the run dir has the full output).
 _MAX_MESSAGE = 2000
 _STATUS_WORD = {
     "runner_on_ok": "ok",
