@@ -227,7 +227,8 @@ class Receiver:
                 "error": f"{nbytes} bytes requested but the receiver's buffer holds "
                 f"{self.capacity} (start it with a larger --buffer-bytes)"
             }
-        seconds = min(float(req.get("lease_seconds") or self.lease_seconds), 3600.0)
+        asked = req.get("lease_seconds")
+        seconds = min(float(self.lease_seconds if asked is None else asked), 3600.0)
         now = time.monotonic()
         with self._lock:
             if self._lease and self._lease["until"] > now:
