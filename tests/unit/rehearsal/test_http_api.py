@@ -222,3 +222,25 @@ async def test_pd_worker_rejects_requests_without_a_room(model_dir: Path) -> Non
                 assert r.status == 200  # health uses SGLang's fake bootstrap host, no transfer
     finally:
         await engine.stop()
+
+
+async def test_busy_server_is_healthy_while_its_queue_is_full(model_dir: Path, monkeypatch) -> None:
+    """A probe queued behind a full batch must not fail health: progress is proof of life."""
+    import pd_rehearsal.server as server_mod
+
+    monkeypatch.setattr(server_mod, "HEALTH_CHECK_TIMEOUT", 1.0)
+    engine, url = await _engine(model_dir, "--rehearsal-startup-seconds", "0",
+                                "--max-running-requests", "1",
+                                "--rehearsal-decode-ms-per-token", "20")
+    await engine.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            long = asyncio.create_task(http.post(f"{url}/generate", json={
+                "text": "bada", "sampling_params": {"max_new_tokens": 150, "ignore_eos": True}}))
+            await asyncio.sleep(0.2)  # the only running slot is taken for ~3 s (> the timeout)
+            async with http.get(f"{url}/health") as r:
+                assert r.status == 200
+            async with await long as r:
+                assert (await r.json())["meta_info"]["completion_tokens"] == 150
+    finally:
+        await engine.stop()
