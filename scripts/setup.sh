@@ -11,7 +11,8 @@ ROOT=$(pwd)
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
 
-APT_PACKAGES=(mmdebstrap libibverbs1 librdmacm1 libnuma1 liburing2 libcurl4 etcd-server etcd-client openssh-client iproute2)
+APT_PACKAGES=(mmdebstrap libibverbs1 librdmacm1 libnuma1 liburing2 libcurl4 etcd-server etcd-client
+              openssh-client iproute2 slurmctld slurmd slurm-client shellcheck)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -79,7 +79,8 @@ EXTRA_REQUIREMENTS: tuple[str, ...] = (
 NODEPS_REQUIREMENTS: tuple[str, ...] = ("sglang==0.5.2",)
 PROJECT_DIST = "inferops_disagg"
 #: Project files that go into the project wheel (besides src/).
-PROJECT_FILES: tuple[str, ...] = ("pyproject.toml", "LICENSE", "README.md")
+# README.md is left out on purpose: a docs edit must not rebuild the image (a stub is written).
+PROJECT_FILES: tuple[str, ...] = ("pyproject.toml", "LICENSE")
 
 
 class WheelhouseError(RuntimeError):
@@ -126,17 +127,29 @@ def requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[str]:
     return sorted(set(reqs), key=str.lower)
 
 
+# The packages the images need. pdctl runs on the controller only: leaving it out keeps a pdctl
+# edit from changing the rehearsal image's tag (and so restarting every rehearsal container).
+IMAGE_PACKAGES = ("pd_rehearsal", "pdbench")
+
+
 def project_files(root: Path = REPO_ROOT) -> list[Path]:
     """Return the files the project wheel is built from, sorted, relative to ``root``."""
     files = [Path(name) for name in PROJECT_FILES if (root / name).is_file()]
-    for dirpath, dirnames, filenames in os.walk(root / "src"):
+    for package in IMAGE_PACKAGES:
+        files += _package_files(root, package)
+    return sorted(files)
+
+
+def _package_files(root: Path, package: str) -> list[Path]:
+    files: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root / "src" / package):
         dirnames[:] = sorted(
             d for d in dirnames if d != "__pycache__" and not d.endswith(".egg-info")
         )
         for name in filenames:
             if not name.endswith((".pyc", ".pyo")):
                 files.append((Path(dirpath) / name).relative_to(root))
-    return sorted(files)
+    return files
 
 
 def deps_key(reqs: Sequence[str]) -> str:
