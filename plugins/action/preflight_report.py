@@ -4,7 +4,8 @@
 
 Runs in the controller process (no module is sent to a host): for each host in ``hosts`` it reads
 the ``_preflight_report`` fact set by the role and writes ``<dest>/<host>.json``, then
-``<dest>/preflight.md`` with the findings of all hosts. Hosts without a report (unreachable, or
+``<dest>/preflight.md`` with the findings of all hosts (and the KV path pairs the reports
+carry under ``kv_path``). Hosts without a report (unreachable, or
 failed before evaluation) appear in the table as such.
 """
 
@@ -44,6 +45,7 @@ class ActionModule(ActionBase):
         hostvars = task_vars.get("hostvars", {})
         os.makedirs(dest, exist_ok=True)
         findings_by_host: dict[str, list] = {}
+        kv_path: list[dict] = []
         files = []
         for host in hosts:
             report = hostvars.get(host, {}).get(fact) if host in hostvars else None
@@ -55,6 +57,7 @@ class ActionModule(ActionBase):
                 continue
             report = _plain(self._templar.template(report))
             findings_by_host[host] = report.get("findings", [])
+            kv_path += report.get("kv_path") or []
             report["lines"] = [render(f) for f in findings_by_host[host]]
             path = os.path.join(dest, f"{host}.json")
             with open(path, "w", encoding="utf-8") as fh:
@@ -63,7 +66,7 @@ class ActionModule(ActionBase):
             files.append(path)
         md_path = os.path.join(dest, "preflight.md")
         with open(md_path, "w", encoding="utf-8") as fh:
-            fh.write(markdown(findings_by_host, args.get("title", "Preflight")))
+            fh.write(markdown(findings_by_host, args.get("title", "Preflight"), kv_path))
         files.append(md_path)
         lines = [render(f) for h in sorted(findings_by_host) for f in findings_by_host[h]]
         result.update(changed=False, files=files, lines=lines,

@@ -1,12 +1,15 @@
 # Copyright (c) inferops.disagg contributors
 # Apache License 2.0 (see LICENSE)
-"""Filters that turn preflight fact-module results into findings, lines and a Markdown table."""
+"""Filters that turn preflight fact-module results into findings, lines and a Markdown table,
+and the KV path probe's outputs into per-pair results."""
 
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.inferops.disagg.plugins.module_utils._preflight import (
     evaluate,
+    ib_write_bw_result,
+    kv_pairs,
     markdown,
     render,
 )
@@ -27,11 +30,28 @@ def preflight_lines(findings: list[dict]) -> list[str]:
     return [render(f) for f in findings or []]
 
 
-def preflight_markdown(findings_by_host: dict, title: str = "Preflight") -> str:
-    """A Markdown table of the findings of every host (hosts without findings show as fit)."""
+def preflight_markdown(findings_by_host: dict, title: str = "Preflight",
+                       kv_path: list | None = None) -> str:
+    """A Markdown table of the findings of every host (hosts without findings show as fit),
+    then the KV path pairs when given."""
     if not isinstance(findings_by_host, dict):
         raise AnsibleFilterError("preflight_markdown: input must map hosts to finding lists")
-    return markdown({str(k): list(v or []) for k, v in findings_by_host.items()}, title)
+    return markdown({str(k): list(v or []) for k, v in findings_by_host.items()}, title,
+                    list(kv_path or []))
+
+
+def preflight_kv_pairs(send_results: list, sender: str, receivers: dict,
+                       ib: dict | None = None, settings: dict | None = None) -> list[dict]:
+    """One result per ``sender->receiver`` pair of the KV probe (see ``kv_path.yml``)."""
+    if not isinstance(receivers, dict):
+        raise AnsibleFilterError("preflight_kv_pairs: receivers must map hosts to their state")
+    return kv_pairs(list(send_results or []), str(sender), dict(receivers), dict(ib or {}),
+                    dict(settings or {}))
+
+
+def preflight_ib_write_bw(client: dict, server: dict | None = None, note: str = "") -> dict:
+    """``{status, gbps, note}`` of one ib_write_bw pair from its command results."""
+    return ib_write_bw_result(client, server, note)
 
 
 class FilterModule:
@@ -42,4 +62,6 @@ class FilterModule:
             "preflight_findings": preflight_findings,
             "preflight_lines": preflight_lines,
             "preflight_markdown": preflight_markdown,
+            "preflight_kv_pairs": preflight_kv_pairs,
+            "preflight_ib_write_bw": preflight_ib_write_bw,
         }
