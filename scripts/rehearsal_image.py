@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Build the rehearsal images on top of the local Debian 12 base image.
 
-Two images, each tagged with a hash of its inputs (base image ref, wheelhouse key where it
-uses the wheelhouse, the generated Dockerfile and context files, :data:`RECIPE_VERSION`); a
-build is skipped when its tag exists:
+Two images, each tagged with a hash of its inputs; a build is skipped when its tag exists:
 
 ``inferops-rehearsal:<12 hex>`` (``REHEARSAL_IMAGE``)
-    The rehearsal serving image. A venv at ``/opt/pd`` (first in ``PATH``) holds the rehearsal
-    engine (``python -m pd_rehearsal``, from the project wheel), the real sglang-router 0.3.2
+    The rehearsal serving image: the ``rehearsal`` profile of the image role's Dockerfile
+    template (``roles/image/templates/Dockerfile.j2``, rendered here with plain Jinja2 exactly
+    as the role renders it), tagged with the first 12 hex of the rendered Dockerfile's sha256
+    (base image ref, wheelhouse key, pins and :data:`RECIPE_VERSION` are all in it, as labels).
+    ``ansible-playbook playbooks/build_image.yml`` builds the same image under the same tag.
+    A venv at ``/opt/pd`` (first in ``PATH``) holds the rehearsal engine
+    (``python -m pd_rehearsal``, from the project wheel), the real sglang-router 0.3.2
     (``python -m sglang_router.launch_router``), Mooncake non-CUDA 0.3.13.post1 and the
     sglang 0.5.2 bench client (``python -m sglang.bench_serving``, installed without its CUDA
     dependencies). ``etcd``/``etcdctl`` come from the base image's Debian packages. Everything
@@ -15,11 +18,12 @@ build is skipped when its tag exists:
     cannot reach PyPI from inside a container on this network.
 
 ``inferops-rehearsal-host:<12 hex>`` (``HOST_IMAGE``)
-    A container that Ansible reaches over SSH like a real host: ``/usr/sbin/sshd -D -e`` runs
-    as PID 1, root logs in by key only, ``python3`` + ``python3-requests`` serve Ansible's
-    modules (community.docker's modules talk to the Docker API over ``/var/run/docker.sock``,
-    which the cluster setup mounts; no docker CLI inside). The authorized public key is given
-    at ``docker run`` time, never baked in:
+    (Tagged with a hash of base ref, Dockerfile and context files.) A container that Ansible
+    reaches over SSH like a real host: ``/usr/sbin/sshd -D -e`` runs as PID 1, root logs in
+    by key only, ``python3`` + ``python3-requests`` serve Ansible's modules
+    (community.docker's modules talk to the Docker API over ``/var/run/docker.sock``, which
+    the cluster setup mounts; no docker CLI inside). The authorized public key is given at
+    ``docker run`` time, never baked in:
 
     * ``-e SSH_AUTHORIZED_KEYS="$(cat id_ed25519.pub)"`` (one or more ``authorized_keys``
       lines), and/or
@@ -37,6 +41,9 @@ Usage::
     scripts/rehearsal_image.py            # build what is missing, print KEY=ref lines
     scripts/rehearsal_image.py --print    # print the refs the images would have; no build
     scripts/rehearsal_image.py --verify   # also re-verify images that already exist
+    scripts/rehearsal_image.py --prepare-context DIR
+        # for the image role: ensure base image + wheelhouse, write the rehearsal build
+        # context's files (not the Dockerfile) into DIR, print the template inputs as JSON
 """
 
 from __future__ import annotations
@@ -56,6 +63,9 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import jinja2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -68,6 +78,8 @@ IMAGES_ENV = CACHE_DIR / "images.env"
 
 #: Bump when the recipe changes in a way the Dockerfile text does not show.
 RECIPE_VERSION = "inferops-rehearsal/1"
+#: The one Dockerfile source of the serving images (the image role's template).
+DOCKERFILE_TEMPLATE = REPO_ROOT / "roles" / "image" / "templates" / "Dockerfile.j2"
 REHEARSAL_REPOSITORY = "inferops-rehearsal"
 HOST_REPOSITORY = "inferops-rehearsal-host"
 VENV = "/opt/pd"
@@ -172,43 +184,43 @@ def rehearsal_components() -> dict[str, str]:
     return components
 
 
-def rehearsal_dockerfile(base_ref: str, components: dict[str, str]) -> str:
-    """Return the rehearsal image's Dockerfile (multi-stage: the wheels stay out of it)."""
-    labels = {
-        "org.opencontainers.image.title": "inferops rehearsal (CPU PD serving rehearsal)",
-        "org.opencontainers.image.description": (
-            "pd_rehearsal engine, sglang-router, Mooncake (non-CUDA), sglang bench client, etcd"
-        ),
-        "org.opencontainers.image.licenses": "Apache-2.0",
-        "org.opencontainers.image.version": components.get("inferops-disagg", ""),
-        "org.opencontainers.image.base.name": base_ref,
-        "io.inferops.recipe": RECIPE_VERSION,
-        **{f"io.inferops.component.{name}": version for name, version in components.items()},
-        "io.inferops.venv": VENV,
-    }
-    return (
-        "# Generated by scripts/rehearsal_image.py: edit the script, not this file.\n"
-        f"FROM {base_ref} AS deps\n"
-        "COPY wheels/deps/ /tmp/wheels/\n"
-        f"RUN python3 -m venv {VENV} \\\n"
-        f" && {VENV}/bin/pip install --no-index --find-links /tmp/wheels --no-cache-dir \\\n"
-        "      --disable-pip-version-check -q -r /tmp/wheels/requirements.txt \\\n"
-        f" && {VENV}/bin/pip install --no-index --find-links /tmp/wheels --no-cache-dir \\\n"
-        "      --disable-pip-version-check -q --no-deps -r /tmp/wheels/nodeps.txt \\\n"
-        " && rm -rf /tmp/wheels\n"
-        "\n"
-        f"FROM {base_ref}\n"
-        f"COPY --from=deps {VENV} {VENV}\n"
-        "COPY wheels/project/ /tmp/project/\n"
-        f"RUN {VENV}/bin/pip install --no-index --no-cache-dir --disable-pip-version-check -q \\\n"
-        "      --no-deps /tmp/project/*.whl \\\n"
-        " && mkdir -p /usr/share/inferops \\\n"
-        " && mv /tmp/project/manifest.json /usr/share/inferops/wheelhouse-manifest.json \\\n"
-        " && rm -rf /tmp/project\n"
-        f"ENV VIRTUAL_ENV={VENV} PATH={VENV}/bin:{SYSTEM_PATH} HF_HUB_OFFLINE=1\n"
-        f"{_label_lines(labels)}"
-        'CMD ["/bin/bash"]\n'
+def render_template(variables: dict[str, Any], template: Path = DOCKERFILE_TEMPLATE) -> str:
+    """Render the image role's Dockerfile template as ``ansible.builtin.template`` does.
+
+    Same Jinja2 options as Ansible's template module (``trim_blocks``, trailing newline kept,
+    undefined variables are errors); the template uses core Jinja2 only.
+    """
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template.parent)),
+        trim_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
     )
+    return env.get_template(template.name).render(**variables)
+
+
+def rehearsal_inputs(base_ref: str, house_key: str) -> dict[str, Any]:
+    """The template inputs of the rehearsal profile (``image_rehearsal_inputs``)."""
+    return {
+        "base_image": base_ref,
+        "venv": VENV,
+        "system_path": SYSTEM_PATH,
+        "project_version": _project_version(),
+        "recipe": RECIPE_VERSION,
+        "wheelhouse_key": house_key,
+        "components": rehearsal_components(),
+    }
+
+
+def rehearsal_dockerfile(inputs: dict[str, Any]) -> str:
+    """Return the rehearsal image's Dockerfile (the role template's ``rehearsal`` profile)."""
+    return render_template({"image_profile": "rehearsal", "image_rehearsal_inputs": inputs})
+
+
+def content_tag(repository: str, dockerfile: str) -> str:
+    """``repository:<first 12 hex of sha256(dockerfile)>``, as the image role tags it."""
+    return f"{repository}:{hashlib.sha256(dockerfile.encode()).hexdigest()[:12]}"
 
 
 HOST_SSHD_CONFIG = """\
@@ -283,11 +295,12 @@ def plan(base_ref: str, house_key: str, house: Path | None = None) -> list[Image
 
     ``house`` (the built wheelhouse directory) is needed only to build, not to name the images.
     """
-    components = rehearsal_components()
-    rehearsal_df = rehearsal_dockerfile(base_ref, components)
+    inputs = rehearsal_inputs(base_ref, house_key)
+    components = inputs["components"]
+    rehearsal_df = rehearsal_dockerfile(inputs)
     rehearsal = ImageSpec(
         key="REHEARSAL_IMAGE",
-        ref=_tag(REHEARSAL_REPOSITORY, base_ref, house_key, rehearsal_df),
+        ref=content_tag(REHEARSAL_REPOSITORY, rehearsal_df),
         dockerfile=rehearsal_df,
         verify=[
             "python -c " + shlex.quote("import " + ", ".join(REHEARSAL_IMPORTS)),
@@ -348,18 +361,58 @@ def _docker(args: Sequence[str], *, what: str, capture: bool = False) -> str:
     return proc.stdout or ""
 
 
-def _write_context(spec: ImageSpec, context: Path) -> None:
-    (context / "Dockerfile").write_text(spec.dockerfile)
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        sa, sb = a.stat(), b.stat()
+    except OSError:
+        return False
+    if (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino):
+        return True
+    return sa.st_size == sb.st_size and a.read_bytes() == b.read_bytes()
+
+
+def sync_context(spec: ImageSpec, context: Path, *, dockerfile: bool = True) -> bool:
+    """Make ``context`` hold exactly the spec's files; return whether anything changed.
+
+    Wheels are hard-linked (copied across file systems). With ``dockerfile=False`` the
+    Dockerfile is left alone (the image role writes it from the template itself).
+    """
+    wanted: dict[Path, Path | str] = {}
     for subdir, wheels in spec.wheels.items():
-        (context / subdir).mkdir(parents=True, exist_ok=True)
         for whl in wheels:
-            try:
-                os.link(whl, context / subdir / whl.name)
-            except OSError:
-                shutil.copy2(whl, context / subdir / whl.name)
+            wanted[Path(subdir) / whl.name] = whl
     for rel, text in spec.files.items():
-        (context / rel).parent.mkdir(parents=True, exist_ok=True)
-        (context / rel).write_text(text)
+        wanted[Path(rel)] = text
+    if dockerfile:
+        wanted[Path("Dockerfile")] = spec.dockerfile
+    changed = False
+    context.mkdir(parents=True, exist_ok=True)
+    for path in sorted(p for p in context.rglob("*") if p.is_file() or p.is_symlink()):
+        rel = path.relative_to(context)
+        if rel not in wanted and not (rel == Path("Dockerfile") and not dockerfile):
+            path.unlink()
+            changed = True
+    for rel, source in wanted.items():
+        dest = context / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(source, str):
+            if dest.is_file() and dest.read_text() == source:
+                continue
+            dest.write_text(source)
+        else:
+            if _same_file(source, dest):
+                continue
+            dest.unlink(missing_ok=True)
+            try:
+                os.link(source, dest)
+            except OSError:
+                shutil.copy2(source, dest)
+        changed = True
+    return changed
+
+
+def _write_context(spec: ImageSpec, context: Path) -> None:
+    sync_context(spec, context)
 
 
 def verify_image(spec: ImageSpec, image: str) -> None:
@@ -446,6 +499,25 @@ def ensure_images(*, verify: bool = False, force: bool = False) -> ImagesResult:
     return ImagesResult(refs, tuple(built))
 
 
+def prepare_context(context: Path) -> dict[str, Any]:
+    """Ensure base image + wheelhouse and write the rehearsal build context into ``context``.
+
+    Everything but the Dockerfile: the image role renders that from the same template with the
+    inputs returned here (``image_rehearsal_inputs``). Returns ``{"changed": bool,
+    "built": [...], "ref": the REHEARSAL_IMAGE ref, "image_rehearsal_inputs": {...}}``.
+    """
+    base = base_image.ensure_base_image()
+    house = wheelhouse.ensure_wheelhouse()
+    spec = plan(base.ref, house.key, house.path)[0]
+    changed = sync_context(spec, context, dockerfile=False)
+    return {
+        "changed": changed or base.built,
+        "built": ["BASE_IMAGE"] if base.built else [],
+        "ref": spec.ref,
+        "image_rehearsal_inputs": rehearsal_inputs(base.ref, house.key),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -455,11 +527,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--verify", action="store_true", help="verify existing images too")
     parser.add_argument("--force", action="store_true", help="rebuild both images")
     parser.add_argument(
+        "--prepare-context",
+        metavar="DIR",
+        type=Path,
+        help="for the image role: write the rehearsal build context (no Dockerfile) into DIR "
+        "and print the template inputs as JSON",
+    )
+    parser.add_argument(
         "--dockerfile",
         choices=("rehearsal", "host"),
         help="print that image's generated Dockerfile and exit",
     )
     args = parser.parse_args(argv)
+    if args.prepare_context:
+        try:
+            result = prepare_context(args.prepare_context)
+        except (ImageError, base_image.BuildError, wheelhouse.WheelhouseError) as exc:
+            print(f"rehearsal_image: error: {exc}", file=sys.stderr)
+            return 1
+        print(json.dumps(result, sort_keys=True))
+        return 0
     if args.dockerfile:
         specs = plan(base_image.image_ref(), wheelhouse.wheelhouse_key())
         print(specs[0 if args.dockerfile == "rehearsal" else 1].dockerfile, end="")
