@@ -447,7 +447,7 @@ def markdown(findings_by_host: dict, title: str = "Preflight",
 # findings and its Markdown row.
 
 KV_PROBE_FIELDS = ("bytes", "seconds", "gbps", "verified", "session", "block_bytes", "repeat",
-                   "phase")
+                   "phase", "hcas")
 
 
 def _gbit(value: object) -> str:

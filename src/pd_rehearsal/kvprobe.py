@@ -108,6 +108,29 @@ def parse_peer(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def topology_hcas(text: object) -> list[str]:
+    """RDMA device names in Mooncake's ``get_local_topology()`` JSON (``{"cpu:0":
+    [[preferred], [available]], ...}``), sorted; [] when there are none or it does not parse."""
+    try:
+        data = json.loads(text) if isinstance(text, str | bytes) else text
+    except ValueError:
+        return []
+    found: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        elif isinstance(node, str) and node:
+            found.add(node)
+
+    walk(data)
+    return sorted(found)
+
+
 def local_address_towards(host: str, port: int) -> str:
     """The local IP address the kernel would use to reach ``host`` (no packet is sent)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -148,6 +171,29 @@ class Engine:
         self.protocol = protocol
         self.device = device
         self.session = f"{host}:{self._te.get_rpc_port()}"
+        self.hcas: list[str] | None = None
+        if protocol == "rdma":
+            self.hcas = self._check_rdma(host, device)
+
+    def _check_rdma(self, host: str, device: str) -> list[str] | None:
+        """The RDMA devices Mooncake found. Mooncake falls back to TCP, silently, when it finds
+        none, and ignores requested devices that do not exist: both are errors here."""
+        if not hasattr(self._te, "get_local_topology"):
+            return None  # older Mooncake: cannot tell
+        hcas = topology_hcas(self._te.get_local_topology())
+        if not hcas:
+            raise ProbeError(
+                f"protocol rdma but Mooncake found no RDMA device on {host} (it would fall back "
+                "to TCP); check /dev/infiniband is in the container, `ibv_devices` on the host "
+                "and the rdma.* findings"
+            )
+        missing = [d for d in device.split(",") if d.strip() and d.strip() not in hcas]
+        if missing:
+            raise ProbeError(
+                f"RDMA device(s) {', '.join(missing)} not found by Mooncake on {host} "
+                f"(it found {', '.join(hcas)}); fix --device / disagg_ib_devices"
+            )
+        return hcas
 
     def allocate(self, nbytes: int) -> int:
         """A registered buffer of ``nbytes``; its address."""
@@ -212,6 +258,7 @@ class Receiver:
             "session": self.engine.session,
             "protocol": self.engine.protocol,
             "device": self.engine.device,
+            "hcas": self.engine.hcas,
             "capacity": self.capacity,
             "transfers": self.transfers,
         }
@@ -401,6 +448,7 @@ def send(args: argparse.Namespace, result: dict) -> int:
     try:
         result["phase"] = "starting Mooncake"
         engine = Engine(local, args.protocol, args.device)
+        result["hcas"] = engine.hcas
         src = engine.allocate(args.bytes)
         digest = engine.fill(src, args.bytes, args.seed)
         target, dst = lease["session"], int(lease["addr"])

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from tests.conftest import free_port, wait_http
@@ -148,3 +149,16 @@ def test_receiver_cannot_listen_on_a_busy_port(procs) -> None:
     out = json.loads(proc.stdout.splitlines()[-1])
     assert out["ready"] is False
     assert out["error"].startswith(f"cannot listen on 127.0.0.1:{port}: ")
+
+
+@pytest.mark.skipif(any(Path("/sys/class/infiniband").glob("*")),
+                    reason="this machine has RDMA devices")
+def test_rdma_without_devices_fails_instead_of_falling_back_to_tcp() -> None:
+    """Real Mooncake, protocol rdma, no RDMA device: Mooncake would quietly use TCP."""
+    proc = subprocess.run([*PROBE, "serve", "--host", "127.0.0.1", "--port", str(free_port()),
+                           "--protocol", "rdma", "--buffer-bytes", "1M", "--lifetime", "5"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    out = json.loads(proc.stdout.splitlines()[-1])
+    assert out["error"].startswith("protocol rdma but Mooncake found no RDMA device on "
+                                   "127.0.0.1 (it would fall back to TCP)")

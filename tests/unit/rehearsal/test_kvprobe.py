@@ -29,7 +29,7 @@ class FakeEngine:
     corrupt = False
 
     def __init__(self, host: str, protocol: str, device: str = "") -> None:
-        self.protocol, self.device = protocol, device
+        self.protocol, self.device, self.hcas = protocol, device, None
         FakeEngine.next_port += 1
         self.session = f"{host}:{FakeEngine.next_port}"
         FakeEngine.sessions[self.session] = self
@@ -250,3 +250,79 @@ def test_module_runs_from_its_source_text_alone(tmp_path: Path) -> None:
     result = json.loads(proc.stdout)
     assert "cannot reach its control port" in result["error"]
     assert proc.stderr.startswith("kvprobe: receiver 127.0.0.1:")
+
+
+class FakeTransferEngine:
+    """mooncake.engine.TransferEngine stand-in for Engine's own checks."""
+
+    rc = 0
+    topology = '{"cpu:0": [[], []]}'
+
+    def initialize(self, host: str, metadata: str, protocol: str, device: str) -> int:
+        return FakeTransferEngine.rc
+
+    def get_rpc_port(self) -> int:
+        return 15123
+
+    def get_local_topology(self, device_name: str | None = None) -> str:
+        return FakeTransferEngine.topology
+
+
+@pytest.fixture
+def fake_mooncake(monkeypatch: pytest.MonkeyPatch) -> type[FakeTransferEngine]:
+    import types
+
+    module = types.ModuleType("mooncake.engine")
+    module.TransferEngine = FakeTransferEngine
+    monkeypatch.setitem(sys.modules, "mooncake", types.ModuleType("mooncake"))
+    monkeypatch.setitem(sys.modules, "mooncake.engine", module)
+    FakeTransferEngine.rc, FakeTransferEngine.topology = 0, '{"cpu:0": [[], []]}'
+    return FakeTransferEngine
+
+
+REAL_TOPOLOGY = ('{"cpu:0": [["mlx5_0", "mlx5_1"], ["mlx5_2"]], "cpu:1": [["mlx5_2"], '
+                 '["mlx5_0", "mlx5_1"]], "cuda:0": [["mlx5_0"], []]}')
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    (REAL_TOPOLOGY, ["mlx5_0", "mlx5_1", "mlx5_2"]),
+    ('{"cpu:0": [[], []]}', []),  # what Mooncake 0.3.13 reports on a host without RDMA
+    ("not json", []),
+    ("", []),
+])
+def test_topology_hcas(text: str, want: list[str]) -> None:
+    assert kvprobe.topology_hcas(text) == want
+
+
+def test_engine_session_and_tcp(fake_mooncake: type[FakeTransferEngine]) -> None:
+    engine = kvprobe.Engine("10.0.0.5", "tcp")
+    assert engine.session == "10.0.0.5:15123" and engine.hcas is None
+
+
+def test_engine_initialize_failure_names_the_call(fake_mooncake: type[FakeTransferEngine]) -> None:
+    fake_mooncake.rc = -1
+    with pytest.raises(kvprobe.ProbeError, match=r"initialize\('10.0.0.5', 'P2PHANDSHAKE', "
+                       r"'rdma', 'mlx5_0'\) returned -1; check the RDMA devices"):
+        kvprobe.Engine("10.0.0.5", "rdma", "mlx5_0")
+
+
+def test_engine_rdma_without_devices_is_an_error(fake_mooncake: type[FakeTransferEngine]) -> None:
+    """Mooncake itself falls back to TCP without a word; the probe must not measure that."""
+    with pytest.raises(kvprobe.ProbeError, match="protocol rdma but Mooncake found no RDMA "
+                       "device on 10.0.0.5 .it would fall back to TCP."):
+        kvprobe.Engine("10.0.0.5", "rdma")
+
+
+def test_engine_rdma_devices(fake_mooncake: type[FakeTransferEngine]) -> None:
+    fake_mooncake.topology = REAL_TOPOLOGY
+    assert kvprobe.Engine("10.0.0.5", "rdma", "mlx5_0,mlx5_2").hcas == ["mlx5_0", "mlx5_1",
+                                                                        "mlx5_2"]
+    with pytest.raises(kvprobe.ProbeError, match="RDMA device.s. mlx5_7 not found by Mooncake "
+                       "on 10.0.0.5 .it found mlx5_0, mlx5_1, mlx5_2.; fix --device"):
+        kvprobe.Engine("10.0.0.5", "rdma", "mlx5_0,mlx5_7")
+
+
+def test_engine_without_mooncake(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "mooncake.engine", None)
+    with pytest.raises(kvprobe.ProbeError, match="cannot import mooncake.engine"):
+        kvprobe.Engine("10.0.0.5", "tcp")
