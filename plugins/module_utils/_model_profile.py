@@ -8,12 +8,33 @@ one message per problem, each naming the file and the field.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 SCHEMA_VERSION = 1
 TOP_FIELDS = ("schema", "name", "description", "hf_repo", "prefill", "decode")
 MODES = ("prefill", "decode")
+
+
+#: SGLang 0.5.2's choices for the settings that take one (``--kv-cache-dtype``,
+#: ``--attention-backend``, ``--quantization``); tests/unit compares them with SGLang's parser.
+KV_CACHE_DTYPES = ("auto", "fp8_e5m2", "fp8_e4m3")
+ATTENTION_BACKENDS = (
+    "triton", "torch_native", "cutlass_mla", "fa3", "flashinfer", "flashmla", "trtllm_mla",
+    "trtllm_mha", "dual_chunk_flash_attn", "hybrid_linear_attn", "aiter", "wave", "intel_amx",
+    "ascend",
+)  # fmt: skip
+QUANTIZATIONS = (
+    "awq", "fp8", "gptq", "marlin", "gptq_marlin", "awq_marlin", "bitsandbytes", "gguf",
+    "modelopt", "modelopt_fp4", "petit_nvfp4", "w8a8_int8", "w8a8_fp8", "moe_wna16", "qoq",
+    "w4afp8", "mxfp4",
+)  # fmt: skip
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, str) and v in choices
 
 
 def _pos_int(v: Any) -> bool:
@@ -47,9 +68,21 @@ MODE_FIELDS: dict[str, tuple[Callable[[Any], bool], str, bool]] = {
     "mem_fraction_static": (_fraction, "a number in (0, 1]", False),
     "chunked_prefill_size": (_chunk, "-1 (off) or an integer >= 1", False),
     "max_running_requests": (_pos_int, "an integer >= 1", False),
-    "attention_backend": (_text, "a non-empty string", False),
-    "kv_cache_dtype": (_text, "a non-empty string", False),
-    "quantization": (_text, "a non-empty string", False),
+    "attention_backend": (
+        _choice(ATTENTION_BACKENDS),
+        f"one of SGLang 0.5.2's --attention-backend choices ({', '.join(ATTENTION_BACKENDS)})",
+        False,
+    ),
+    "kv_cache_dtype": (
+        _choice(KV_CACHE_DTYPES),
+        f"one of SGLang 0.5.2's --kv-cache-dtype choices ({', '.join(KV_CACHE_DTYPES)})",
+        False,
+    ),
+    "quantization": (
+        _choice(QUANTIZATIONS),
+        f"one of SGLang 0.5.2's --quantization choices ({', '.join(QUANTIZATIONS)})",
+        False,
+    ),
     "env": (lambda v: isinstance(v, dict), "a mapping of NAME: value", False),
     "extra_args": (lambda v: isinstance(v, list), "a list of strings", False),
 }
@@ -75,7 +108,14 @@ def _mode_errors(mode: str, section: dict) -> list[tuple[str, str]]:
             out.append((field, f"expected {want}, got {_show(value)}"))
         elif key == "env":
             for name, val in value.items():
-                if not (isinstance(name, str) and name and (_scalar(val) or isinstance(val, bool))):
+                if not (isinstance(name, str) and _ENV_NAME.fullmatch(name)):
+                    out.append(
+                        (
+                            f"{field}.{name}",
+                            "expected an environment variable name ([A-Za-z_][A-Za-z0-9_]*)",
+                        )
+                    )
+                elif not (_scalar(val) or isinstance(val, bool)):
                     out.append(
                         (f"{field}.{name}", f"expected a string, number or bool, got {_show(val)}")
                     )
@@ -88,6 +128,16 @@ def _mode_errors(mode: str, section: dict) -> list[tuple[str, str]]:
         out.append((f"{mode}.nnodes", f"tp ({tp}) must be divisible by nnodes ({nnodes})"))
     if section.get("dp_attention") is True and _pos_int(tp) and _pos_int(dp) and tp % dp:
         out.append((f"{mode}.dp", f"with dp_attention, tp ({tp}) must be divisible by dp ({dp})"))
+    if (
+        _pos_int(dp)
+        and dp > 1
+        and _pos_int(nnodes)
+        and nnodes > 1
+        and not section.get("dp_attention")
+    ):
+        out.append(
+            (f"{mode}.dp", f"dp {dp} over nnodes {nnodes} needs dp_attention: true (SGLang 0.5.2)")
+        )
     return out
 
 
