@@ -574,6 +574,9 @@ def _kv_fix(pair: dict) -> str:
     error = str(pair.get("error") or "")
     receiver, sender = pair.get("receiver"), pair.get("sender")
     control = pair.get("control") or "the probe port"
+    if "did not start" in error and "Error connecting" in error:
+        return (f"start dockerd on {receiver} and let the Ansible user use its socket "
+                "(docker.reachable), or set preflight_docker_socket")
     if "did not start" in error:
         return (f"see the receiver's log lines in {receiver}.json; the probe needs Mooncake in "
                 "the image (preflight_kv_probe_image), and for rdma the devices, IPC_LOCK and "

@@ -159,6 +159,16 @@ def test_receiver_did_not_start() -> None:
     assert f["fix"].startswith("see the receiver's log lines in decode-1.json")
 
 
+def test_receiver_without_docker() -> None:
+    receivers = {"decode-1": {"ok": False, "control": "10.0.0.6:18990", "log_tail": [],
+                              "error": "Error connecting: Error while fetching server API version: "
+                              "('Connection aborted.', FileNotFoundError(2, 'No such file'))"}}
+    (f,) = _preflight.kv_pair_findings(pairs([], receivers)[0])
+    assert f["found"].startswith("no transfer (the receiver on decode-1 did not start: Error "
+                                 "connecting: ")
+    assert f["fix"].startswith("start dockerd on decode-1")
+
+
 def test_container_without_result_line() -> None:
     res = {"item": "decode-1", "failed": True, "msg": "Error starting container: no such image"}
     (pair,) = pairs([res])
