@@ -13,17 +13,32 @@ roles/sglang_worker/tasks/configure.yml builds it with the collection defaults, 
 
 from __future__ import annotations
 
+import importlib.util
 import shlex
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import yaml
-from ansible_collections.inferops.disagg.plugins.module_utils import _launch, _model_profile
 from tests.golden._golden import check_golden
 
 from pd_rehearsal import server_args as sa
 
 REPO = Path(__file__).resolve().parents[4]
+
+
+def _module_util(name: str) -> ModuleType:
+    """Load plugins/module_utils/<name>.py by path (pure modules; no collection loader needed,
+    so an Ansible collection finder installed by another test cannot get in the way)."""
+    path = REPO / "plugins" / "module_utils" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"inferops_test_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_launch = _module_util("_launch")
+_model_profile = _module_util("_model_profile")
 MODELS = REPO / "models"
 FIXTURE_PROFILES = REPO / "tests" / "golden" / "profiles"
 COMMON_DEFAULTS = yaml.safe_load((REPO / "roles/_common/defaults/main.yml").read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -9,11 +10,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible_collections.inferops.disagg.plugins.module_utils import _model_profile as mp
 
 from pd_rehearsal import server_args as sa
 
 REPO = Path(__file__).resolve().parents[4]
+_spec = importlib.util.spec_from_file_location(
+    "inferops_test__model_profile", REPO / "plugins" / "module_utils" / "_model_profile.py"
+)
+mp = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(mp)  # by path: no collection loader involved
 GOOD = yaml.safe_load((REPO / "models" / "DeepSeek-R1.yml").read_text())
 
 
