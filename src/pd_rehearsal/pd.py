@@ -398,15 +398,20 @@ class DecodeKVManager:
         self.pool = PagePool(self.buffer.num_pages)
         self.zmq = _Zmq(local_ip)
         self._prefill: dict[str, PrefillRank] = {}
+        self._misses: dict[str, int] = {}
+        self._room_addr: dict[int, str] = {}
         self._registered: set[str] = set()
         self._waiting: dict[int, asyncio.Future[tuple[int, str]]] = {}
         self._http: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        """Start receiving prefill status messages."""
+        """Start receiving prefill status messages and heartbeating known prefills."""
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
-        self._task = asyncio.get_running_loop().create_task(self._recv_loop())
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._recv_loop())
+        self._watcher = loop.create_task(self._watch_prefills())
 
     async def _recv_loop(self) -> None:
         while True:
@@ -425,21 +430,13 @@ class DecodeKVManager:
         cached = self._prefill.get(addr)
         if cached is not None:
             return cached
-        assert self._http is not None
         loop = asyncio.get_running_loop()
         last = "no answer"
         while loop.time() < deadline:
             try:
-                layout = await self._get_json(
-                    f"http://{addr}/route?engine_rank=-1&target_dp_group=-1&target_pp_rank=-1"
-                )
-                dp = int(layout["prefill_dp_size"] or 1)
-                info = await self._get_json(
-                    f"http://{addr}/route?engine_rank=0&target_dp_group={room % dp}"
-                    "&target_pp_rank=0"
-                )
-                rank = PrefillRank(str(info["rank_ip"]), int(info["rank_port"]), dp)
+                rank = await self._fetch_rank(addr, room)
                 self._prefill[addr] = rank
+                self._misses[addr] = 0
                 return rank
             except (aiohttp.ClientError, TimeoutError, KeyError, TypeError, ValueError) as exc:
                 last = f"{type(exc).__name__}: {exc}"
@@ -448,6 +445,55 @@ class DecodeKVManager:
             f"room {room}: prefill bootstrap server http://{addr} gave no route ({last}); "
             "check --disaggregation-bootstrap-port on prefill and the router's --prefill entry"
         )
+
+    async def _fetch_rank(self, addr: str, room: int) -> PrefillRank:
+        layout = await self._get_json(
+            f"http://{addr}/route?engine_rank=-1&target_dp_group=-1&target_pp_rank=-1"
+        )
+        dp = int(layout["prefill_dp_size"] or 1)
+        info = await self._get_json(
+            f"http://{addr}/route?engine_rank=0&target_dp_group={room % dp}&target_pp_rank=0"
+        )
+        return PrefillRank(str(info["rank_ip"]), int(info["rank_port"]), dp)
+
+    async def _watch_prefills(self) -> None:
+        """Heartbeat every known prefill's bootstrap server (SGLang's decode does the same).
+
+        A prefill that restarted comes back with a new rank port and Mooncake session: the
+        cached route is dropped and rooms waiting on the old one fail at once (the router
+        retries them) instead of hanging until SGLANG_DISAGGREGATION_WAITING_TIMEOUT.
+        """
+        interval = _env_seconds("SGLANG_DISAGGREGATION_HEARTBEAT_INTERVAL", 1.0)
+        max_misses = int(_env_seconds("SGLANG_DISAGGREGATION_HEARTBEAT_MAX_FAILURE", 2))
+        while True:
+            await asyncio.sleep(interval)
+            for addr, old in list(self._prefill.items()):
+                try:
+                    new = await self._fetch_rank(addr, 0)
+                except (aiohttp.ClientError, TimeoutError, KeyError, TypeError, ValueError) as exc:
+                    self._misses[addr] = self._misses.get(addr, 0) + 1
+                    if self._misses[addr] >= max_misses:
+                        self._drop(addr, f"its bootstrap server stopped answering ({exc!r})")
+                    continue
+                self._misses[addr] = 0
+                if (new.rank_ip, new.rank_port) != (old.rank_ip, old.rank_port):
+                    self._drop(
+                        addr,
+                        f"it restarted (rank {old.rank_ip}:{old.rank_port} -> "
+                        f"{new.rank_ip}:{new.rank_port})",
+                    )
+
+    def _drop(self, addr: str, why: str) -> None:
+        rank = self._prefill.pop(addr, None)
+        self._misses.pop(addr, None)
+        if rank is None:
+            return
+        self._registered.discard(f"{rank.rank_ip}:{rank.rank_port}")
+        log.warning("decode: forgetting prefill %s: %s", addr, why)
+        for room, room_addr in list(self._room_addr.items()):
+            fut = self._waiting.get(room)
+            if room_addr == addr and fut is not None and not fut.done():
+                fut.set_result((int(KVPoll.Failed), f"prefill {addr} is gone: {why}"))
 
     async def _get_json(self, url: str) -> dict:
         assert self._http is not None
@@ -475,6 +521,7 @@ class DecodeKVManager:
         pages = await self.pool.alloc(need)
         fut: asyncio.Future[tuple[int, str]] = loop.create_future()
         self._waiting[room] = fut
+        self._room_addr[room] = addr
         try:
             await self.zmq.send(rank.rank_ip, rank.rank_port, self._room_frames(room, pages))
             remaining = max(0.1, deadline - loop.time())
@@ -497,6 +544,7 @@ class DecodeKVManager:
             raise
         finally:
             self._waiting.pop(room, None)
+            self._room_addr.pop(room, None)
         self.counters.inc("kv_bytes_received", nbytes)
         self.counters.inc("kv_transfers_received")
         log.log(
@@ -555,8 +603,9 @@ class DecodeKVManager:
 
     async def close(self) -> None:
         """Stop the receiver, close sockets and the HTTP session."""
-        if self._task:
-            self._task.cancel()
+        for task in (self._task, self._watcher):
+            if task:
+                task.cancel()
         if self._http:
             await self._http.close()
         self.zmq.close()

@@ -162,3 +162,27 @@ def test_mooncake_metadata_in_etcd(procs, model_dir: Path, tmp_path: Path) -> No
     info = requests.get(f"http://127.0.0.1:{d_port}/get_server_info", timeout=5).json()
     assert info["counters"]["kv_transfers_received"] == 1
     assert f"metadata etcd://127.0.0.1:{client}" in decode.log()
+
+
+def test_restarted_prefill_is_picked_up_without_restarting_decode(procs, model_dir: Path) -> None:
+    """A prefill that restarts gets a new rank port and Mooncake session; decode notices."""
+    p_port, d_port, boot, r_port = free_port(), free_port(), free_port(), free_port()
+    p_argv = engine_argv(model_dir, p_port, "--disaggregation-mode", "prefill",
+                         "--disaggregation-bootstrap-port", str(boot))
+    prefill = procs("prefill", p_argv)
+    decode = procs("decode", engine_argv(model_dir, d_port, "--disaggregation-mode", "decode"))
+    wait_http(f"http://127.0.0.1:{p_port}/health", prefill)
+    wait_http(f"http://127.0.0.1:{d_port}/health", decode)
+    router = procs("router", _router_argv(r_port, [(f"http://127.0.0.1:{p_port}", boot)],
+                                          [f"http://127.0.0.1:{d_port}"]))
+    wait_http(f"http://127.0.0.1:{r_port}/readiness", router)
+    body = {"text": "bada kefo", "sampling_params": {"max_new_tokens": 4}}
+    assert requests.post(f"http://127.0.0.1:{r_port}/generate", json=body, timeout=30).ok
+
+    prefill.stop()
+    again = procs("prefill-again", p_argv)
+    wait_http(f"http://127.0.0.1:{p_port}/health", again)
+    r = requests.post(f"http://127.0.0.1:{r_port}/generate", json=body, timeout=60)
+    assert r.status_code == 200, r.text
+    assert _counters(f"http://127.0.0.1:{p_port}")["kv_transfers_sent"] == 1
+    assert "forgetting prefill" in decode.log()
