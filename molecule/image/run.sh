@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Run the image molecule scenario with the project's local base image as the node.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export PATH="$PWD/.venv/bin:$PATH"
+IMAGE_BASE_IMAGE=$(python scripts/base_image.py)
+export IMAGE_BASE_IMAGE
+exec molecule "${1:-test}" -s image "${@:2}"
