@@ -1,0 +1,323 @@
+"""Integration: playbooks/deploy.yml on a 2P1D rehearsal cluster of SSH-reached host containers.
+
+The test makes its own cluster (``scripts/cluster.py clone`` of inventories/rehearsal, named
+``pdt`` on its own subnet), so it neither disturbs nor depends on the demo cluster, and pins the
+rehearsal image it starts with (a concurrent image rebuild would otherwise change the image under
+the idempotence checks). Order matters: the tests run top to bottom on one cluster.
+
+Acceptance covered (issue 4): deploy and a request through the router; a second deploy changes
+nothing on any host and restarts nothing; a decode-only change restarts only decode; a killed
+prefill comes back and the output names it; bad inventories fail before anything starts, naming
+the group and the fix; a never-healthy worker fails within its timeout naming host, container
+and port with its last log lines; etcd mode; teardown leaves nothing of the cluster behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+pytestmark = [pytest.mark.integration, pytest.mark.docker]
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+CLUSTER = "pdt"
+SUBNET = "172.29.214.0/24"
+LABEL = f"io.inferops.disagg.rehearsal={CLUSTER}"
+ROUTER = "http://172.29.214.10:30000"
+NEVER_READY_TIMEOUT = 15
+
+if shutil.which("docker") is None:
+    pytest.skip("needs the Docker engine", allow_module_level=True)
+
+
+def _run(*argv: str | Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+    }
+    return subprocess.run(
+        [str(a) for a in argv],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _playbook(
+    inventory: Path, playbook: str, *extra: str
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.monotonic()
+    proc = _run(BIN / "ansible-playbook", "-i", inventory, REPO / "playbooks" / playbook, *extra)
+    return proc, time.monotonic() - started
+
+
+def _recap(output: str) -> dict[str, dict[str, int]]:
+    """PLAY RECAP of the last play: host -> {ok, changed, failed, ...}."""
+    recap: dict[str, dict[str, int]] = {}
+    for host, counts in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, re.M):
+        recap[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)}
+    return recap
+
+
+def _docker_names(kind: str) -> set[str]:
+    args = {
+        "container": ["ps", "-a", "--format", "{{.Names}}"],
+        "network": ["network", "ls", "--format", "{{.Name}}"],
+        "volume": ["volume", "ls", "--format", "{{.Name}}"],
+    }[kind]
+    out = subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout
+    return set(out.split())
+
+
+def _containers() -> dict[str, dict]:
+    """This cluster's deploy containers: name -> {started, running, component, host}."""
+    names = subprocess.run(
+        [
+            "docker",
+            "ps",
+            "-a",
+            "--filter",
+            f"label={LABEL}",
+            "--filter",
+            "label=io.inferops.disagg.component",
+            "--format",
+            "{{.Names}}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    if not names:
+        return {}
+    info = json.loads(
+        subprocess.run(
+            ["docker", "inspect", *names], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    return {
+        c["Name"].lstrip("/"): {
+            "started": c["State"]["StartedAt"],
+            "running": c["State"]["Running"],
+            "component": c["Config"]["Labels"]["io.inferops.disagg.component"],
+            "host": c["Config"]["Labels"]["io.inferops.disagg.host"],
+        }
+        for c in info
+    }
+
+
+def _ok(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 0, (
+        f"rc={proc.returncode}\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}"
+    )
+    return proc.stdout
+
+
+def _generate(text: str) -> str:
+    r = requests.post(
+        f"{ROUTER}/generate",
+        timeout=30,
+        json={"text": text, "sampling_params": {"max_new_tokens": 8}},
+    )
+    assert r.status_code == 200, r.text
+    return r.json()["text"]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A fresh 2P1D rehearsal cluster named pdt; removed (and checked removed) afterwards."""
+    inventory = tmp_path_factory.mktemp("pdt") / "rehearsal"
+    cluster_py = REPO / "scripts" / "cluster.py"
+    _ok(
+        _run(
+            sys.executable,
+            cluster_py,
+            "clone",
+            "--dest",
+            inventory,
+            "--name",
+            CLUSTER,
+            "--subnet",
+            SUBNET,
+        )
+    )
+    _run(sys.executable, cluster_py, "down", "-i", inventory)  # leftovers of an aborted run
+    before = {kind: _docker_names(kind) for kind in ("container", "network", "volume")}
+    try:
+        _ok(_run(sys.executable, cluster_py, "up", "-i", inventory, timeout=1200))
+        images = dict(
+            line.split("=", 1) for line in (REPO / ".cache" / "images.env").read_text().split()
+        )
+        pinned = inventory / "group_vars" / "all" / "zz_test.yml"
+        pinned.write_text(yaml.safe_dump({"disagg_image": images["REHEARSAL_IMAGE"]}))
+        yield inventory
+    finally:
+        _playbook(inventory, "teardown.yml")
+        down = _run(sys.executable, cluster_py, "down", "-i", inventory)
+    after = {kind: _docker_names(kind) for kind in ("container", "network", "volume")}
+    assert down.returncode == 0, down.stderr
+    for kind in after:
+        left = {n for n in after[kind] - before[kind] if n.startswith(f"{CLUSTER}-")}
+        assert not left, f"{kind}s of the pdt cluster left behind: {sorted(left)}"
+
+
+def test_deploy_serves_through_the_router(cluster: Path) -> None:
+    out = _ok(_playbook(cluster, "deploy.yml")[0])
+    answer = re.search(r"'answer: (.+?)'", out, re.S)
+    assert answer and answer.group(1).strip(), out[-3000:]
+    assert re.search(r"path: client -> router proxy-1:30000 -> prefill prefill-\d", out), out[
+        -3000:
+    ]
+    assert re.search(r"-> \d+ KV bytes via\s+Mooncake -> decode decode-1", out), out[-3000:]
+    components = sorted(c["component"] for c in _containers().values() if c["running"])
+    assert components == ["decode", "prefill", "prefill", "router"]
+    assert _generate("curl through the router")
+    workers = requests.get(f"{ROUTER}/workers", timeout=5).json()["workers"]
+    assert sorted((w["worker_type"], w["is_healthy"]) for w in workers) == [
+        ("decode", True),
+        ("prefill", True),
+        ("prefill", True),
+    ]
+    counters = requests.get("http://172.29.214.21:30002/get_server_info", timeout=5).json()
+    assert counters["counters"]["kv_bytes_received"] > 0
+
+
+def test_second_deploy_changes_nothing(cluster: Path) -> None:
+    before = _containers()
+    out = _ok(_playbook(cluster, "deploy.yml")[0])
+    recap = _recap(out)
+    assert set(recap) >= {"proxy-1", "prefill-1", "prefill-2", "decode-1"}
+    assert all(r["changed"] == 0 for r in recap.values()), recap
+    assert _containers() == before, "a container was restarted"
+
+
+def test_decode_change_restarts_only_decode(cluster: Path) -> None:
+    before = _containers()
+    (cluster / "group_vars" / "decode.yml").write_text(
+        yaml.safe_dump({"sglang_worker_env": {"PDT_DECODE_ONLY": "1"}})
+    )
+    out = _ok(_playbook(cluster, "deploy.yml")[0])
+    recap = _recap(out)
+    assert recap["decode-1"]["changed"] == 1, recap
+    assert all(r["changed"] == 0 for h, r in recap.items() if h != "decode-1"), recap
+    after = _containers()
+    restarted = sorted(n for n in after if after[n]["started"] != before[n]["started"])
+    assert restarted == [f"{CLUSTER}-decode-decode-1"], restarted
+    assert "decode-1: pdt-decode-decode-1: recreated (changed: env)" in out
+
+
+def test_killed_prefill_comes_back_and_is_named(cluster: Path) -> None:
+    name = f"{CLUSTER}-prefill-prefill-2"
+    subprocess.run(["docker", "kill", name], check=True, capture_output=True)
+    out = _ok(_playbook(cluster, "deploy.yml")[0])
+    assert f"prefill-2: {name}: started again (it was exited, exit code 137)" in out, out[-3000:]
+    assert _containers()[name]["running"]
+    assert _generate("after the prefill came back")
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        pytest.param({"decode": {}}, ["group 'decode' is empty", "Fix:"], id="empty-decode"),
+        pytest.param(
+            {"decode": {"prefill-2": None, "decode-1": None}},
+            ["prefill-2 is in both group 'prefill' and group 'decode'", "Fix:"],
+            id="host-in-prefill-and-decode",
+        ),
+    ],
+)
+def test_bad_inventory_fails_before_anything_starts(
+    cluster: Path, tmp_path: Path, edit: dict, expected: list[str]
+) -> None:
+    bad = tmp_path / "rehearsal"
+    shutil.copytree(cluster, bad)
+    hosts = yaml.safe_load((bad / "hosts.yml").read_text())
+    groups = hosts["all"]["children"]["rehearsal_hosts"]["children"]
+    for group, members in edit.items():
+        groups[group]["hosts"] = members
+    (bad / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    before = _containers()
+    proc, seconds = _playbook(bad, "deploy.yml")
+    assert proc.returncode != 0
+    for text in expected:
+        assert text in proc.stdout, proc.stdout[-3000:]
+    assert "Run the container" not in proc.stdout and seconds < 60
+    assert _containers() == before
+
+
+def test_never_healthy_worker_fails_within_its_timeout(cluster: Path) -> None:
+    router = f"{CLUSTER}-router-proxy-1"
+    router_started = _containers()[router]["started"]
+    host_vars = cluster / "host_vars"
+    host_vars.mkdir(exist_ok=True)
+    (host_vars / "prefill-1.yml").write_text(
+        yaml.safe_dump(
+            {
+                "sglang_worker_extra_args": [
+                    "--rehearsal-kv-pool-mb",
+                    "64",
+                    "--rehearsal-never-ready",
+                ],
+                "sglang_worker_health_timeout": NEVER_READY_TIMEOUT,
+            }
+        )
+    )
+    try:
+        proc, seconds = _playbook(cluster, "deploy.yml")
+    finally:
+        (host_vars / "prefill-1.yml").unlink()
+    out = proc.stdout
+    assert proc.returncode != 0
+    message = re.search(
+        r"prefill-1: prefill worker container pdt-prefill-prefill-1 \(port 30001\) "
+        r"is not healthy: .*/health did not answer 200 within "
+        rf"{NEVER_READY_TIMEOUT}s",
+        out,
+    )
+    assert message, out[-4000:]
+    assert re.search(r"Last \d+ log lines of pdt-prefill-prefill-1 on prefill-1:", out)
+    assert "--rehearsal-never-ready: /health will stay 503" in out
+    assert "deploy failed on prefill-1" in out
+    assert "included: inferops.disagg.router for proxy-1" not in out
+    assert _containers()[router]["started"] == router_started
+    # Nothing hangs: the wait is bounded; the rest is the deploy's own steps on a busy 2-core box.
+    assert seconds < NEVER_READY_TIMEOUT + 150, seconds
+    run_dirs = re.search(r"Logs of every container: (\S+)/", out)
+    assert (
+        run_dirs and (Path(run_dirs.group(1)) / "prefill-1" / "pdt-prefill-prefill-1.log").is_file()
+    )
+
+
+def test_etcd_metadata_mode(cluster: Path) -> None:
+    out = _ok(_playbook(cluster, "deploy.yml", "-e", "disagg_mooncake_metadata=etcd")[0])
+    assert "proxy-1: pdt-etcd-proxy-1: created" in out
+    assert re.search(r"'answer: \w", out), out[-3000:]
+    logs = subprocess.run(
+        ["docker", "logs", f"{CLUSTER}-decode-decode-1"], capture_output=True, text=True, check=True
+    )
+    assert "metadata etcd://172.29.214.10:2379" in logs.stdout + logs.stderr
+    assert _generate("metadata in etcd")
+
+
+def test_teardown_removes_everything_and_is_idempotent(cluster: Path) -> None:
+    out = _ok(_playbook(cluster, "teardown.yml")[0])
+    assert sum(r["changed"] for r in _recap(out).values()) == 4
+    assert _containers() == {}
+    again = _ok(_playbook(cluster, "teardown.yml")[0])
+    assert all(r["changed"] == 0 for r in _recap(again).values())
