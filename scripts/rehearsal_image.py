@@ -499,13 +499,24 @@ def ensure_images(*, verify: bool = False, force: bool = False) -> ImagesResult:
     return ImagesResult(refs, tuple(built))
 
 
-def prepare_context(context: Path) -> dict[str, Any]:
+def prepare_context(context: Path, *, check: bool = False) -> dict[str, Any]:
     """Ensure base image + wheelhouse and write the rehearsal build context into ``context``.
 
     Everything but the Dockerfile: the image role renders that from the same template with the
     inputs returned here (``image_rehearsal_inputs``). Returns ``{"changed": bool,
     "built": [...], "ref": the REHEARSAL_IMAGE ref, "image_rehearsal_inputs": {...}}``.
+    With ``check`` (Ansible's check mode) nothing is built or written: the inputs and ref are
+    computed, and ``changed`` says whether the rehearsal image would have to be built.
     """
+    if check:
+        base_ref, house_key = base_image.image_ref(), wheelhouse.wheelhouse_key()
+        ref = plan(base_ref, house_key)[0].ref
+        return {
+            "changed": not base_image.image_exists(ref),
+            "built": [],
+            "ref": ref,
+            "image_rehearsal_inputs": rehearsal_inputs(base_ref, house_key),
+        }
     base = base_image.ensure_base_image()
     house = wheelhouse.ensure_wheelhouse()
     spec = plan(base.ref, house.key, house.path)[0]
@@ -534,6 +545,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "and print the template inputs as JSON",
     )
     parser.add_argument(
+        "--check",
+        action="store_true",
+        help="with --prepare-context: build and write nothing, only report the inputs",
+    )
+    parser.add_argument(
         "--dockerfile",
         choices=("rehearsal", "host"),
         help="print that image's generated Dockerfile and exit",
@@ -541,7 +557,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.prepare_context:
         try:
-            result = prepare_context(args.prepare_context)
+            result = prepare_context(args.prepare_context, check=args.check)
         except (ImageError, base_image.BuildError, wheelhouse.WheelhouseError) as exc:
             print(f"rehearsal_image: error: {exc}", file=sys.stderr)
             return 1
