@@ -12,10 +12,16 @@ from pathlib import Path
 
 import pytest
 import requests
+from ansible.plugins.loader import init_plugin_loader
 
 from pd_rehearsal.model import write_model_dir
 
 REPO = Path(__file__).resolve().parent.parent
+
+# One collection loader for the whole session, installed before any test module imports
+# `ansible_collections.inferops.disagg.*`: mixing plain namespace imports with Ansible's
+# finder (installed later by a plugin test) breaks whichever came second.
+init_plugin_loader([str(REPO / ".cache" / "collections")])
 
 
 def free_port() -> int:

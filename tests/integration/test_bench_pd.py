@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from tests.conftest import engine_argv, free_port, wait_http
 
 from pdbench import bench_parse, dataset
+from tests.conftest import engine_argv, free_port, wait_http
 
 pytestmark = pytest.mark.integration
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from tests.integration.test_bench_pd import _stack
 
 pytestmark = pytest.mark.integration

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from tests.conftest import free_port, wait_http
 
 pytestmark = pytest.mark.integration

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+
 from tests.conftest import free_port, wait_http
 
 pytestmark = pytest.mark.integration

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+
 from tests.conftest import engine_argv, free_port, wait_http
 
 pytestmark = pytest.mark.integration

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from tests.fixtures.pdctl.slurm_lab import missing_binaries, sbatch, slurm_lab
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from tests.fixtures.pdctl.slurm_lab import missing_binaries, sbatch, slurm_lab
 
 pytestmark = pytest.mark.integration

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from tests.golden._golden import check_golden
 
 REPO = Path(__file__).resolve().parents[3]

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from tests.conftest import free_port
 
 from pd_rehearsal.model import load_model
 from pd_rehearsal.server import Engine
 from pd_rehearsal.server_args import parse_args
+from tests.conftest import free_port
 
 
 async def _engine(model_dir: Path, *flags: str) -> tuple[Engine, str]:

@@ -12,9 +12,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from tests.conftest import free_port
 
 from pd_rehearsal import kvprobe
+from tests.conftest import free_port
 
 SOURCE = Path(kvprobe.__file__)
 

@@ -11,11 +11,10 @@ import pytest
 from ansible.errors import AnsibleError
 from ansible.inventory.manager import InventoryManager
 from ansible.parsing.dataloader import DataLoader
-from ansible.plugins.loader import init_plugin_loader, inventory_loader
+from ansible.plugins.loader import inventory_loader
 
 REPO = Path(__file__).resolve().parents[4]
-COLLECTIONS = REPO / ".cache" / "collections"
-init_plugin_loader([str(COLLECTIONS)])
+COLLECTIONS = REPO / ".cache" / "collections"  # the loader is set up in tests/conftest.py
 
 SLURM_ENV = ("SLURM_JOB_NODELIST", "SLURM_NODELIST", "SLURM_JOB_ID", "xP", "yD",
              "DISAGG_COLOCATE_PROXY")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from _preflight_helpers import DERIVED, RECORDED, TREES, text
 from ansible_collections.inferops.disagg.plugins.module_utils import _amdgpu
 from ansible_collections.inferops.disagg.plugins.module_utils._probe import ProbeError, to_bytes
+
+from ._preflight_helpers import DERIVED, RECORDED, TREES, text
 
 MI300X_BDFS = ["0000:0c:00.0", "0000:22:00.0", "0000:38:00.0", "0000:5c:00.0",
                "0000:9f:00.0", "0000:af:00.0", "0000:bf:00.0", "0000:df:00.0"]

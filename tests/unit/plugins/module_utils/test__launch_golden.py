@@ -20,9 +20,9 @@ from types import ModuleType
 
 import pytest
 import yaml
-from tests.golden._golden import check_golden
 
 from pd_rehearsal import server_args as sa
+from tests.golden._golden import check_golden
 
 REPO = Path(__file__).resolve().parents[4]
 

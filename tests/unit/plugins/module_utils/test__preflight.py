@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-from _preflight_helpers import FIXTURES, TREES, FakeModule
 from ansible_collections.inferops.disagg.plugins.module_utils import _preflight
 from ansible_collections.inferops.disagg.plugins.module_utils._probe import ProbeError
 from ansible_collections.inferops.disagg.plugins.modules import (
@@ -14,6 +13,8 @@ from ansible_collections.inferops.disagg.plugins.modules import (
     host_tunables,
     rdma_facts,
 )
+
+from ._preflight_helpers import FIXTURES, TREES, FakeModule
 
 MODEL = "/models/Qwen2.5-0.5B-Instruct"
 UNFIT_CHECKS = [

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from _preflight_helpers import DERIVED, RECORDED, TREES, text
 from ansible_collections.inferops.disagg.plugins.module_utils import _rdma
 from ansible_collections.inferops.disagg.plugins.module_utils._probe import ProbeError
+
+from ._preflight_helpers import DERIVED, RECORDED, TREES, text
 
 NAMES = ["mlx5_0", "mlx5_1", "mlx5_2", "mlx5_3", "mlx5_4", "mlx5_5", "mlx5_6", "mlx5_9"]
 

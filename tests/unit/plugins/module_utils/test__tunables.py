@@ -8,9 +8,10 @@ import threading
 from http.server import BaseHTTPRequestHandler
 
 import pytest
-from _preflight_helpers import RECORDED, TREES, text
 from ansible_collections.inferops.disagg.plugins.module_utils import _tunables
 from ansible_collections.inferops.disagg.plugins.module_utils._probe import ProbeError
+
+from ._preflight_helpers import RECORDED, TREES, text
 
 
 @pytest.mark.parametrize(("path", "memlock", "nofile"), [
