@@ -261,19 +261,19 @@ def write_report(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"""# Deploy time: deploy.yml against its floor
 
-Measured by `bench/deploy_time.py` on {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}:
-a 2P1D rehearsal cluster (4 SSH-reached host containers, `{image}`, model `rehearsal-tiny`
-with the engine's default 2 s simulated load), {os.cpu_count()} CPUs, Python
-{platform.python_version()}, load average {load_before[0]:.1f} before / {load_after[0]:.1f} after
+Measured by `bench/deploy_time.py` on {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())} on a 2P1D
+rehearsal cluster: 4 SSH-reached host containers, image `{image}`, model `rehearsal-tiny` (the
+engine's default 2 s simulated model load). Machine: {os.cpu_count()} CPUs, Python
+{platform.python_version()}, load average {load_before[0]:.1f} before and {load_after[0]:.1f} after
 (other jobs share this machine).
 
 - **cold deploy**: `ansible-playbook playbooks/deploy.yml` with none of the deploy's containers:
   inventory validation, 3 workers started in parallel and health-gated, router ready with
   exactly 2 prefill + 1 decode healthy, one `/generate` through the router, logs collected.
-- **warm re-deploy**: the same command on the deployed cluster (changed=0 checked every time).
+- **warm re-deploy**: the same command on the deployed cluster (changed=0, checked every time).
 - **floor**: the same 3 worker containers (image, command, env, mounts, network namespace from
   `docker inspect`) started with `docker run`, all at once, until the slowest answers
-  `/health` 200 (polled every 50 ms): what any orchestration must wait for.
+  `/health` 200 (polled every 50 ms from the controller): what any orchestration must wait for.
 
 | run | cold deploy (s) | warm re-deploy (s) | floor (s) |
 |---:|---:|---:|---:|
@@ -282,12 +282,13 @@ with the engine's default 2 s simulated load), {os.cpu_count()} CPUs, Python
 
 **Ratio cold deploy / floor: {mc / mf:.1f}x. Warm re-deploy / floor: {mw / mf:.1f}x.**
 
-The floor is a few seconds because the rehearsal engine "loads" its model in 2 s; on MI300X a
-real model load takes minutes, and the deploy's fixed overhead (Ansible over SSH, checks, router
-gate, smoke test, log collection: the difference cold - floor = {mc - mf:.0f} s here) stays
-about the same, so the ratio there is close to 1.
+Here the floor is a few seconds because the rehearsal engine's model load is simulated (2 s).
+The deploy's own overhead (Ansible over SSH to 4 hosts, the checks, the router gate, the smoke
+test, log collection) is cold - floor = {mc - mf:.0f} s. On GPU hosts the floor is the real model
+load (minutes), so the ratio there should be much closer to 1; that was not measured here.
 
-Slowest tasks of the last cold deploy (`ansible.posix.profile_tasks`; parallel tasks count once):
+Slowest tasks of the last cold deploy (`ansible.posix.profile_tasks`; a task running on several
+hosts at once counts once):
 
 | task | s |
 |---|---:|
