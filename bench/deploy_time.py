@@ -95,28 +95,13 @@ def slowest_tasks(output: str, count: int = 8) -> list[tuple[str, float]]:
 
 
 def workers() -> list[dict]:
-    """docker inspect of the cluster's worker containers."""
-    names = (
-        run(
-            "docker",
-            "ps",
-            "-q",
-            "--filter",
-            f"label={LABEL}",
-            "--filter",
-            "label=io.inferops.disagg.component=prefill",
-        ).split()
-        + run(
-            "docker",
-            "ps",
-            "-q",
-            "--filter",
-            f"label={LABEL}",
-            "--filter",
-            "label=io.inferops.disagg.component=decode",
-        ).split()
-    )
-    return json.loads(run("docker", "inspect", *names))
+    """docker inspect of the cluster's worker (prefill and decode) containers."""
+    ids = run("docker", "ps", "-q", "--filter", f"label={LABEL}").split()
+    return [
+        c
+        for c in json.loads(run("docker", "inspect", *ids))
+        if c["Config"]["Labels"].get("io.inferops.disagg.component") in ("prefill", "decode")
+    ]
 
 
 def health_url(container: dict) -> str:
