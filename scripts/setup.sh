@@ -48,4 +48,4 @@ if ! grep -q community.docker <<<"$collections"; then
   echo "setup: community.docker not visible to ansible-galaxy" >&2
   exit 1
 fi
-echo "setup: ready ($(.venv/bin/ansible --version | head -1))"
+echo "setup: ready ($(.venv/bin/ansible --version 2>/dev/null | sed -n 1p))"

@@ -199,7 +199,8 @@ class Engine:
         assert self.prefill_kv is not None
         dp = max(1, self.args.dp_size)
         attn_tp = self.args.tp_size // dp if self.args.enable_dp_attention else self.args.tp_size
-        url = f"http://127.0.0.1:{port}/route"
+        wildcard = self.args.host in ("0.0.0.0", "::", "")
+        url = f"http://{'127.0.0.1' if wildcard else self.local_ip}:{port}/route"
         async with aiohttp.ClientSession() as http:
             for dp_rank in range(dp if self.args.enable_dp_attention else 1):
                 for tp_rank in range(attn_tp):
