@@ -20,7 +20,8 @@ from tests.fixtures.pdctl.slurm_lab import missing_binaries, sbatch, slurm_lab
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
 REPO = Path(__file__).resolve().parents[2]
-INVENTORY = REPO / "inventories" / "rehearsal"
+NAME, PREFIX = "pdp", "172.29.223"
+ROUTER = f"http://{PREFIX}.10:30000"
 CLUSTER = [sys.executable, str(REPO / "scripts" / "cluster.py")]
 PDCTL = Path(sys.executable).parent / "pdctl"
 
@@ -37,40 +38,44 @@ def pdctl(*argv: str, timeout: float = 900) -> tuple[int, dict, str]:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[None]:
-    """The rehearsal cluster up; stopped again only if this module started it."""
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Its own 2P1D rehearsal cluster (a clone named pdp): neither disturbs nor depends on the
+    demo cluster or on other tests' clusters; removed afterwards."""
     if not shutil.which("docker") or subprocess.run(["docker", "info"], capture_output=True,
                                                     check=False).returncode != 0:
         pytest.skip("Docker engine not reachable")
-    was_up = subprocess.run([*CLUSTER, "status"], capture_output=True, cwd=REPO,
-                            check=False).returncode == 0
-    if not was_up:
-        up = subprocess.run([*CLUSTER, "up"], capture_output=True, text=True, cwd=REPO,
-                            timeout=1800, check=False)
+    inventory = tmp_path_factory.mktemp("pdp") / "rehearsal"
+    subprocess.run([*CLUSTER, "clone", "--dest", str(inventory), "--name", NAME, "--subnet",
+                    f"{PREFIX}.0/24"], check=True, capture_output=True, cwd=REPO)
+    subprocess.run([*CLUSTER, "down", "-i", str(inventory)], capture_output=True, cwd=REPO,
+                   check=False)  # leftovers of an aborted run
+    try:
+        up = subprocess.run([*CLUSTER, "up", "-i", str(inventory)], capture_output=True,
+                            text=True, cwd=REPO, timeout=1800, check=False)
         assert up.returncode == 0, \
             f"cluster.py up failed:\n{up.stdout[-3000:]}\n{up.stderr[-3000:]}"
-    yield
-    if not was_up:
-        subprocess.run([*CLUSTER, "down"], capture_output=True, cwd=REPO, timeout=600,
-                       check=False)
+        yield inventory
+    finally:
+        subprocess.run([*CLUSTER, "down", "-i", str(inventory)], capture_output=True, cwd=REPO,
+                       timeout=600, check=False)
 
 
 def test_deploy_status_down(cluster, tmp_path):
-    code, doc, err = pdctl("deploy", "-i", str(INVENTORY), "--run-dir", str(tmp_path / "deploy"))
+    code, doc, err = pdctl("deploy", "-i", str(cluster), "--run-dir", str(tmp_path / "deploy"))
     assert code == 0, f"{json.dumps(doc['failures'], indent=1)}\n{err[-4000:]}"
     assert doc["ok"] is True and doc["status"] == "successful"
     workers = {"proxy-1", "prefill-1", "prefill-2", "decode-1"}
     assert workers <= set(doc["hosts"])
     assert all(doc["hosts"][h]["failed"] == 0 and doc["hosts"][h]["unreachable"] == 0
                for h in workers)
-    assert doc["endpoints"]["router"] == "http://172.29.213.10:30000"
+    assert doc["endpoints"]["router"] == ROUTER
     assert [e["host"] for e in doc["endpoints"]["prefill"]] == ["prefill-1", "prefill-2"]
     assert doc["timings"]["total_s"] > 0 and doc["timings"]["slowest_tasks"]
     # the deploy's collect_logs wrote into pdctl's run dir: <runs_dir>/<run_id>/<host>/
     assert list((tmp_path / "deploy" / "decode-1").glob("*.log"))
     assert "== SUMMARY deploy: ok" in err
 
-    code, status, _ = pdctl("status", "-i", str(INVENTORY), timeout=60)
+    code, status, _ = pdctl("status", "-i", str(cluster), timeout=60)
     assert code == 0, status["problems"]
     by_host = {w["host"]: w for w in status["workers"]}
     assert sorted((w["role"], w["host"]) for w in status["workers"]) == [
@@ -85,23 +90,23 @@ def test_deploy_status_down(cluster, tmp_path):
     assert sent == by_host["decode-1"]["kv"]["kv_bytes_received"]
 
     # one tiny benchmark point through pdctl: the results land in pdctl's run dir
-    code, doc, err = pdctl("bench", "-i", str(INVENTORY), "--run-dir", str(tmp_path / "bench"),
+    code, doc, err = pdctl("bench", "-i", str(cluster), "--run-dir", str(tmp_path / "bench"),
                            "-e", '{"benchmark_concurrency": [2], "benchmark_presets": '
                                  '[{"name": "tiny", "isl": 64, "osl": 8}]}')
     assert code == 0, f"{json.dumps(doc['failures'], indent=1)}\n{err[-4000:]}"
-    assert doc["endpoints"]["router"] == "http://172.29.213.10:30000"
+    assert doc["endpoints"]["router"] == ROUTER
     assert list((tmp_path / "bench" / "bench" / "results").iterdir())
 
-    code, doc, err = pdctl("down", "-i", str(INVENTORY), "--run-dir", str(tmp_path / "down"))
+    code, doc, err = pdctl("down", "-i", str(cluster), "--run-dir", str(tmp_path / "down"))
     assert code == 0, f"{json.dumps(doc['failures'], indent=1)}\n{err[-3000:]}"
-    code, status, _ = pdctl("status", "-i", str(INVENTORY), timeout=60)
+    code, status, _ = pdctl("status", "-i", str(cluster), timeout=60)
     assert code == 1
-    assert status["problems"][0].startswith("router http://172.29.213.10:30000: /readiness")
+    assert status["problems"][0].startswith(f"router {ROUTER}: /readiness")
 
 
 def test_inventory_without_decode_fails_before_anything_starts(cluster, tmp_path):
     inv = tmp_path / "inventory"
-    shutil.copytree(INVENTORY, inv)
+    shutil.copytree(cluster, inv)
     hosts = yaml.safe_load((inv / "hosts.yml").read_text())
     groups = hosts["all"]["children"]["rehearsal_hosts"]["children"]
     groups["decode"] = {"hosts": {}}
@@ -123,22 +128,22 @@ SLURM_NODES = {"node1": "proxy-1", "node2": "prefill-1", "node3": "prefill-2",
                "node4": "decode-1"}
 
 
-def _slurm_inventory(tmp_path: Path) -> Path:
+def _slurm_inventory(tmp_path: Path, inventory: Path) -> Path:
     """inventories/slurm-example's plugin file next to the rehearsal group_vars; host_vars map
     each Slurm node onto its rehearsal host container (address and network namespace)."""
     inv = tmp_path / "slurm-inventory"
-    shutil.copytree(INVENTORY / "group_vars", inv / "group_vars")
+    shutil.copytree(inventory / "group_vars", inv / "group_vars")
     (inv / "allocation.slurm.yml").write_text(
         (REPO / "inventories" / "slurm-example" / "allocation.slurm.yml").read_text()
         + "groups:\n  rehearsal_hosts: \"true\"\n")
-    hosts = yaml.safe_load((INVENTORY / "hosts.yml").read_text())
+    hosts = yaml.safe_load((inventory / "hosts.yml").read_text())
     address = {name: vars_["ansible_host"]
                for group in hosts["all"]["children"]["rehearsal_hosts"]["children"].values()
                for name, vars_ in group["hosts"].items()}
     (inv / "host_vars").mkdir()
     for node, host in SLURM_NODES.items():
         (inv / "host_vars" / f"{node}.yml").write_text(yaml.safe_dump({
-            "ansible_host": address[host], "disagg_network_mode": f"container:pdr-{host}"}))
+            "ansible_host": address[host], "disagg_network_mode": f"container:{NAME}-{host}"}))
     return inv
 
 
@@ -151,7 +156,7 @@ def test_sbatch_deploys_on_the_rehearsal_cluster(cluster, tmp_path):
         env = {k: v for k, v in env.items() if not k.startswith(("SLURM_JOB", "xP", "yD"))}
         env.update({"xP": "2", "yD": "1", "MODEL_NAME": "rehearsal-tiny", "LOG_PATH": str(logs),
                     "PD_STEPS": "deploy status", "PDCTL": str(PDCTL),
-                    "PDCTL_INVENTORY": str(_slurm_inventory(tmp_path)),
+                    "PDCTL_INVENTORY": str(_slurm_inventory(tmp_path, cluster)),
                     "PDCTL_ARGS": f"-e rehearsal_cluster_dir={REPO / '.cache' / 'rehearsal'}"})
         rc, job_id, output = sbatch(env, REPO / "slurm" / "deploy_xPyD.sbatch", 4,
                                     tmp_path / "job.out", REPO)
@@ -159,7 +164,7 @@ def test_sbatch_deploys_on_the_rehearsal_cluster(cluster, tmp_path):
     assert rc == 0, output[-6000:]
     deploy = json.loads((job_dir / "deploy" / "summary.json").read_text())
     assert deploy["ok"] is True and set(SLURM_NODES) <= set(deploy["hosts"])
-    assert deploy["endpoints"]["router"] == "http://172.29.213.10:30000"
+    assert deploy["endpoints"]["router"] == ROUTER
     status = json.loads((job_dir / "status.json").read_text())
     assert status["ok"] is True, status["problems"]
     assert sorted((w["role"], w["host"]) for w in status["workers"]) == [
