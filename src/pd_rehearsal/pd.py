@@ -184,10 +184,34 @@ class TransferInfo:
 
 
 # --------------------------------------------------------------------------- prefill side
-class PrefillKVManager:
-    """Prefill side: receives decode's destinations, writes KV through Mooncake."""
+class _KVSide:
+    """What both PD sides hold: Mooncake, a registered page pool, a ZMQ PULL, counters."""
 
-    request_log_level = logging.DEBUG  # INFO with --log-requests
+    def __init__(
+        self,
+        mooncake: Mooncake,
+        local_ip: str,
+        pool_bytes: int,
+        bytes_per_token: int,
+        seed: int,
+        counters: Counters,
+        log_requests: bool,
+    ) -> None:
+        self.mc = mooncake
+        self.local_ip = local_ip
+        self.bytes_per_token = bytes_per_token
+        self.page_bytes = bytes_per_token * PAGE_TOKENS
+        self.seed = seed
+        self.counters = counters
+        # one line per KV transfer: INFO with --log-requests, else DEBUG
+        self.request_log_level = logging.INFO if log_requests else logging.DEBUG
+        self.buffer = mooncake.allocate(pool_bytes, self.page_bytes)
+        self.pool = PagePool(self.buffer.num_pages)
+        self.zmq = _Zmq(local_ip)
+
+
+class PrefillKVManager(_KVSide):
+    """Prefill side: receives decode's destinations, writes KV through Mooncake."""
 
     def __init__(
         self,
@@ -198,17 +222,12 @@ class PrefillKVManager:
         seed: int,
         counters: Counters,
         corrupt: bool = False,
+        log_requests: bool = False,
     ) -> None:
-        self.mc = mooncake
-        self.local_ip = local_ip
-        self.bytes_per_token = bytes_per_token
-        self.page_bytes = bytes_per_token * PAGE_TOKENS
-        self.seed = seed
-        self.counters = counters
+        super().__init__(
+            mooncake, local_ip, pool_bytes, bytes_per_token, seed, counters, log_requests
+        )
         self.corrupt = corrupt
-        self.buffer = mooncake.allocate(pool_bytes, self.page_bytes)
-        self.pool = PagePool(self.buffer.num_pages)
-        self.zmq = _Zmq(local_ip)
         self.decode_args: dict[str, DecodeKVArgs] = {}
         self._rooms: dict[int, asyncio.Future[TransferInfo]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -372,10 +391,8 @@ class KVReceipt:
     nbytes: int
 
 
-class DecodeKVManager:
+class DecodeKVManager(_KVSide):
     """Decode side: offers destination pages, waits for prefill's write, verifies the bytes."""
-
-    request_log_level = logging.DEBUG  # INFO with --log-requests
 
     def __init__(
         self,
@@ -386,17 +403,12 @@ class DecodeKVManager:
         seed: int,
         counters: Counters,
         default_bootstrap_port: int,
+        log_requests: bool = False,
     ) -> None:
-        self.mc = mooncake
-        self.local_ip = local_ip
-        self.bytes_per_token = bytes_per_token
-        self.page_bytes = bytes_per_token * PAGE_TOKENS
-        self.seed = seed
-        self.counters = counters
+        super().__init__(
+            mooncake, local_ip, pool_bytes, bytes_per_token, seed, counters, log_requests
+        )
         self.default_bootstrap_port = default_bootstrap_port
-        self.buffer = mooncake.allocate(pool_bytes, self.page_bytes)
-        self.pool = PagePool(self.buffer.num_pages)
-        self.zmq = _Zmq(local_ip)
         self._prefill: dict[str, PrefillRank] = {}
         self._misses: dict[str, int] = {}
         self._room_addr: dict[int, str] = {}

@@ -169,9 +169,8 @@ class Engine:
                 seed,
                 self.counters,
                 self.args.rehearsal_fail_kv_checksum,
+                self.args.log_requests,
             )
-            if self.args.log_requests:
-                self.prefill_kv.request_log_level = logging.INFO
             self.prefill_kv.start()
             self.bootstrap = BootstrapServer()
             port = self.args.disaggregation_bootstrap_port
@@ -187,9 +186,8 @@ class Engine:
                 seed,
                 self.counters,
                 self.args.disaggregation_bootstrap_port,
+                self.args.log_requests,
             )
-            if self.args.log_requests:
-                self.decode_kv.request_log_level = logging.INFO
             self.decode_kv.start()
 
     async def _register_ranks(self, port: int) -> None:
