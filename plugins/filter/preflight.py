@@ -8,10 +8,12 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 from ansible_collections.inferops.disagg.plugins.module_utils._preflight import (
     evaluate,
-    ib_write_bw_result,
-    kv_pairs,
     markdown,
     render,
+)
+from ansible_collections.inferops.disagg.plugins.module_utils._preflight_kv import (
+    ib_write_bw_result,
+    kv_pairs,
 )
 
 

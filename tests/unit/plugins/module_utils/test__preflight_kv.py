@@ -10,7 +10,7 @@ from ansible_collections.inferops.disagg.plugins.filter.preflight import (
     preflight_ib_write_bw,
     preflight_kv_pairs,
 )
-from ansible_collections.inferops.disagg.plugins.module_utils import _preflight
+from ansible_collections.inferops.disagg.plugins.module_utils import _preflight, _preflight_kv
 
 MOONCAKE_LOG = ("WARNING: Logging before InitGoogleLogging() is written to STDERR\n"
                 "W1126 06:00:52.425196 26397 topology.cpp:201] No RDMA devices found\n"
@@ -63,17 +63,17 @@ def pairs(results: list, receivers: dict | None = None, ib: dict | None = None,
 
 
 def test_probe_line_found_among_mooncake_logs() -> None:
-    assert _preflight.parse_kv_probe(MOONCAKE_LOG + json.dumps(OK_LINE) + "\n") == OK_LINE
-    assert _preflight.parse_kv_probe(MOONCAKE_LOG) is None
-    assert _preflight.parse_kv_probe('{"ready": true}') is None  # the receiver's line
-    assert _preflight.parse_kv_probe(None) is None
+    assert _preflight_kv.parse_kv_probe(MOONCAKE_LOG + json.dumps(OK_LINE) + "\n") == OK_LINE
+    assert _preflight_kv.parse_kv_probe(MOONCAKE_LOG) is None
+    assert _preflight_kv.parse_kv_probe('{"ready": true}') is None  # the receiver's line
+    assert _preflight_kv.parse_kv_probe(None) is None
 
 
 def test_ib_write_bw_tables() -> None:
-    assert _preflight.parse_ib_write_bw(IB_GBITS) == 383.91
-    assert _preflight.parse_ib_write_bw(IB_MBYTES) == pytest.approx(97.75, abs=0.01)
-    assert _preflight.parse_ib_write_bw("Couldn't connect to 10.0.0.6:18515") is None
-    assert _preflight.parse_ib_write_bw("") is None
+    assert _preflight_kv.parse_ib_write_bw(IB_GBITS) == 383.91
+    assert _preflight_kv.parse_ib_write_bw(IB_MBYTES) == pytest.approx(97.75, abs=0.01)
+    assert _preflight_kv.parse_ib_write_bw("Couldn't connect to 10.0.0.6:18515") is None
+    assert _preflight_kv.parse_ib_write_bw("") is None
 
 
 def test_ib_write_bw_outcomes() -> None:
@@ -95,7 +95,7 @@ def test_pair_passes() -> None:
     assert pair["control"] == "172.29.217.21:18990" and pair["session"] == OK_LINE["session"]
     assert pair["ib_write_bw"] == {"status": "skipped", "gbps": None,
                                    "note": "protocol tcp, no RDMA to measure"}
-    assert _preflight.kv_pair_findings(pair) == []
+    assert _preflight_kv.kv_pair_findings(pair) == []
 
 
 def test_pair_below_threshold_is_one_line() -> None:
@@ -113,7 +113,7 @@ def test_pair_below_threshold_is_one_line() -> None:
 def test_rdma_threshold_and_fix() -> None:
     line = {**OK_LINE, "gbps": 42.0, "protocol": "rdma", "device": "mlx5_0,mlx5_1"}
     (pair,) = pairs([sent(line)], protocol="rdma", device="mlx5_0,mlx5_1", min_gbps=100.0)
-    (f,) = _preflight.kv_pair_findings(pair)
+    (f,) = _preflight_kv.kv_pair_findings(pair)
     assert f["found"] == "42 Gbit/s (rdma mlx5_0,mlx5_1, 192 MiB in 0.247 s)"
     assert f["expected"] == ">= 100 Gbit/s, verified (rdma mlx5_0,mlx5_1)"
     assert "preflight_kv_probe_devices" in f["fix"] and "MC_GID_INDEX" in f["fix"]
@@ -132,7 +132,7 @@ def test_probe_error_names_the_peer_and_fix() -> None:
            "session": None, "error": "receiver 172.29.217.21:18990: cannot reach its control "
            "port: [Errno 111] Connection refused (gave up after 30 s)"}
     (pair,) = pairs([sent(err, status=1)])
-    (f,) = _preflight.kv_pair_findings(pair)
+    (f,) = _preflight_kv.kv_pair_findings(pair)
     assert f["host"] == "prefill-1->decode-1" and f["check"] == "kv.path"
     assert f["found"] == f"no transfer ({err['error']})"
     assert f["fix"].startswith("let prefill-1 reach 172.29.217.21:18990 over TCP")
@@ -141,7 +141,7 @@ def test_probe_error_names_the_peer_and_fix() -> None:
 def test_corrupted_bytes() -> None:
     bad = {**OK_LINE, "ok": False, "verified": False,
            "error": "receiver x: ... holds different bytes than were sent ..."}
-    (f,) = _preflight.kv_pair_findings(pairs([sent(bad, status=1)])[0])
+    (f,) = _preflight_kv.kv_pair_findings(pairs([sent(bad, status=1)])[0])
     assert f["found"] == "6.52 Gbit/s but the bytes arrived corrupted"
 
 
@@ -155,7 +155,7 @@ def test_receiver_did_not_start() -> None:
                              "pdk-kvprobe-recv-decode-1 exited with code 1; its last log lines: "
                              "I1126 x.cpp] noise / kvprobe: protocol rdma but Mooncake found no "
                              "RDMA device on 10.0.0.6")
-    (f,) = _preflight.kv_pair_findings(pair)
+    (f,) = _preflight_kv.kv_pair_findings(pair)
     assert f["fix"].startswith("see the receiver's log lines in decode-1.json")
 
 
@@ -163,7 +163,7 @@ def test_receiver_without_docker() -> None:
     receivers = {"decode-1": {"ok": False, "control": "10.0.0.6:18990", "log_tail": [],
                               "error": "Error connecting: Error while fetching server API version: "
                               "('Connection aborted.', FileNotFoundError(2, 'No such file'))"}}
-    (f,) = _preflight.kv_pair_findings(pairs([], receivers)[0])
+    (f,) = _preflight_kv.kv_pair_findings(pairs([], receivers)[0])
     assert f["found"].startswith("no transfer (the receiver on decode-1 did not start: Error "
                                  "connecting: ")
     assert f["fix"].startswith("start dockerd on decode-1")
@@ -191,11 +191,11 @@ def test_ib_notes_and_results() -> None:
     assert out[0]["ib_write_bw"]["gbps"] == 180.5
     assert out[1]["ib_write_bw"] == {"status": "skipped", "gbps": None,
                                      "note": "perftest (ib_write_bw) not installed on decode-2"}
-    (f,) = _preflight.kv_pair_findings(out[0])
+    (f,) = _preflight_kv.kv_pair_findings(out[0])
     assert _preflight.render(f).startswith("prefill-1->decode-1: kv.ib_write_bw: found 180.5 "
                                            "Gbit/s, expected >= 300 Gbit/s; fix: check the link")
     failed = {"prefill-1->decode-1": {"status": "failed", "gbps": None, "note": "exited 1"}}
-    (f,) = _preflight.kv_pair_findings(pairs([sent(OK_LINE)], ib=failed, ib_note="")[0])
+    (f,) = _preflight_kv.kv_pair_findings(pairs([sent(OK_LINE)], ib=failed, ib_note="")[0])
     assert f["check"] == "kv.ib_write_bw" and f["found"] == "no result (exited 1)"
     assert f["expected"] == "a result"
 
@@ -204,7 +204,7 @@ def test_markdown_section() -> None:
     good = pairs([sent(OK_LINE)])
     slow = preflight_kv_pairs([sent({**OK_LINE, "gbps": 0.42})], "prefill-2", RECEIVER, {},
                               SETTINGS)
-    findings = {"prefill-1": [], "prefill-2": _preflight.evaluate_kv_path(slow, {}),
+    findings = {"prefill-1": [], "prefill-2": _preflight_kv.evaluate_kv_path(slow, {}),
                 "decode-1": []}
     md = _preflight.markdown(findings, "Preflight (warn)", good + slow)
     assert "3 hosts, 2 fit, 1 with findings, 1 findings." in md
