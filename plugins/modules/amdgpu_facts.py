@@ -136,27 +136,15 @@ from ansible_collections.inferops.disagg.plugins.module_utils._amdgpu import (
     xgmi_by_bdf,
     xgmi_summary,
 )
-from ansible_collections.inferops.disagg.plugins.module_utils._probe import (
-    ProbeError,
-    read_text,
-    rooted,
+from ansible_collections.inferops.disagg.plugins.module_utils._facts_module import (
+    find_tool,
+    run_facts_module,
 )
+from ansible_collections.inferops.disagg.plugins.module_utils._probe import read_text, rooted
 
+ROCM_BIN = ("/opt/rocm/bin",)
 ROCM_SMI_ARGS = ["--showproductname", "--showbus", "--showmeminfo", "vram", "--showtoponuma",
                  "--showtopotype", "--showdriverversion", "--json"]
-
-
-def find_tool(module: AnsibleModule, name: str, explicit: str | None, root: str) -> str | None:
-    """An explicit path, PATH + /opt/rocm/bin for root '/', else only the root's bin dirs."""
-    if explicit:
-        return explicit if os.access(explicit, os.X_OK) else None
-    if root == "/":
-        return module.get_bin_path(name, opt_dirs=["/opt/rocm/bin"])
-    for directory in ("/opt/rocm/bin", "/usr/local/bin", "/usr/bin", "/bin"):
-        candidate = rooted(root, os.path.join(directory, name))
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return None
 
 
 def run(module: AnsibleModule, argv: list[str]) -> tuple[int, str, str]:
@@ -171,8 +159,8 @@ def _short(err: str, out: str) -> str:
 def gather(module: AnsibleModule) -> dict:
     root = module.params["root"]
     tools = {
-        "amd_smi": find_tool(module, "amd-smi", module.params["amd_smi_path"], root),
-        "rocm_smi": find_tool(module, "rocm-smi", module.params["rocm_smi_path"], root),
+        "amd_smi": find_tool(module, "amd-smi", module.params["amd_smi_path"], root, ROCM_BIN),
+        "rocm_smi": find_tool(module, "rocm-smi", module.params["rocm_smi_path"], root, ROCM_BIN),
     }
     facts = {"source": "none", "tools": tools, "fallbacks": [], "gpus": [],
              "versions": {"rocm": None, "amd_smi": None, "amdsmi_library": None, "driver": None},
@@ -236,25 +224,17 @@ def gather(module: AnsibleModule) -> dict:
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "root": {"type": "path", "default": "/"},
+    """Run the module."""
+    run_facts_module(
+        {
             "amd_smi_path": {"type": "path"},
             "rocm_smi_path": {"type": "path"},
             "sources": {"type": "list", "elements": "str",
                         "choices": ["amd-smi", "rocm-smi", "sysfs"],
                         "default": ["amd-smi", "rocm-smi", "sysfs"]},
         },
-        supports_check_mode=True,
+        "amdgpu", "gpu.facts", gather,
     )
-    if not os.path.isdir(module.params["root"]):
-        module.fail_json(msg=f"root {module.params['root']}: not a directory (check gpu.facts); "
-                             "fix: point root at / or at a recorded host tree")
-    try:
-        facts = gather(module)
-    except ProbeError as exc:
-        module.fail_json(msg=str(exc), check=exc.check, source=exc.source, fix=exc.fix)
-    module.exit_json(changed=False, ansible_facts={"amdgpu": facts})
 
 
 if __name__ == "__main__":

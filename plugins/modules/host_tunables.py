@@ -136,8 +136,8 @@ ansible_facts:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.inferops.disagg.plugins.module_utils._facts_module import run_facts_module
 from ansible_collections.inferops.disagg.plugins.module_utils._probe import (
-    ProbeError,
     read_int,
     read_text,
     rooted,
@@ -233,25 +233,17 @@ def gather(module: AnsibleModule) -> dict:
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "root": {"type": "path", "default": "/"},
+    """Run the module."""
+    run_facts_module(
+        {
             "model_path": {"type": "path"},
             "ports": {"type": "list", "elements": "int", "default": []},
             "check_docker": {"type": "bool", "default": True},
             "docker_socket": {"type": "path"},
             "docker_timeout": {"type": "float", "default": 5.0},
         },
-        supports_check_mode=True,
+        "host_tunables", "host.facts", gather,
     )
-    if not os.path.isdir(module.params["root"]):
-        module.fail_json(msg=f"root {module.params['root']}: not a directory (check host.facts); "
-                             "fix: point root at / or at a recorded host tree")
-    try:
-        facts = gather(module)
-    except ProbeError as exc:
-        module.fail_json(msg=str(exc), check=exc.check, source=exc.source, fix=exc.fix)
-    module.exit_json(changed=False, ansible_facts={"host_tunables": facts})
 
 
 if __name__ == "__main__":

@@ -106,28 +106,17 @@ ansible_facts:
           sample: 3
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.inferops.disagg.plugins.module_utils._probe import ProbeError, rooted
+from ansible_collections.inferops.disagg.plugins.module_utils._facts_module import (
+    find_tool,
+    run_facts_module,
+)
 from ansible_collections.inferops.disagg.plugins.module_utils._rdma import (
     parse_ibv_devinfo,
     summarize,
     sysfs_devices,
     uverbs_nodes,
 )
-
-
-def find_tool(module: AnsibleModule, name: str, explicit: str | None, root: str) -> str | None:
-    if explicit:
-        return explicit if os.access(explicit, os.X_OK) else None
-    if root == "/":
-        return module.get_bin_path(name)
-    for directory in ("/usr/local/bin", "/usr/bin", "/bin"):
-        candidate = rooted(root, os.path.join(directory, name))
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return None
 
 
 def gather(module: AnsibleModule) -> dict:
@@ -154,21 +143,8 @@ def gather(module: AnsibleModule) -> dict:
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "root": {"type": "path", "default": "/"},
-            "ibv_devinfo_path": {"type": "path"},
-        },
-        supports_check_mode=True,
-    )
-    if not os.path.isdir(module.params["root"]):
-        module.fail_json(msg=f"root {module.params['root']}: not a directory (check rdma.facts); "
-                             "fix: point root at / or at a recorded host tree")
-    try:
-        facts = gather(module)
-    except ProbeError as exc:
-        module.fail_json(msg=str(exc), check=exc.check, source=exc.source, fix=exc.fix)
-    module.exit_json(changed=False, ansible_facts={"rdma": facts})
+    """Run the module."""
+    run_facts_module({"ibv_devinfo_path": {"type": "path"}}, "rdma", "rdma.facts", gather)
 
 
 if __name__ == "__main__":
