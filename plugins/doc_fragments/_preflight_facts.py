@@ -7,7 +7,8 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """Options and attributes of amdgpu_facts, rdma_facts and host_tunables."""
+    """The ``root`` option of amdgpu_facts, rdma_facts and host_tunables (their attributes come
+    from ``inferops.disagg._attributes``)."""
 
     DOCUMENTATION = r"""
 options:
@@ -20,17 +21,4 @@ options:
         unless their path is given explicitly.
     type: path
     default: /
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  facts:
-    description: Action returns an C(ansible_facts) dictionary that will update existing host facts.
-    support: full
-  idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
-    support: full
 """

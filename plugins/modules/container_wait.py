@@ -50,11 +50,12 @@ options:
     default: 40
 extends_documentation_fragment:
   - community.docker.docker.api_documentation
+  - inferops.disagg._attributes
+  - inferops.disagg._attributes.read_only
+  - inferops.disagg._attributes.platform
 attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+  platform:
+    platforms: posix
 requirements:
   - requests
 """

@@ -19,6 +19,13 @@ description:
   - Never changes anything on the host.
 extends_documentation_fragment:
   - inferops.disagg._preflight_facts
+  - inferops.disagg._attributes
+  - inferops.disagg._attributes.read_only
+  - inferops.disagg._attributes.facts
+  - inferops.disagg._attributes.platform
+attributes:
+  platform:
+    platforms: posix
 options:
   model_path:
     description:
