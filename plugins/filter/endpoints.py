@@ -1,7 +1,7 @@
 # Copyright: (c) 2026, inferops.disagg contributors
 # Apache License 2.0 (see LICENSE)
 """Filter ``inferops.disagg.endpoints``: every endpoint of the deployment, from the inventory
-(the logic is plugins/module_utils/endpoints.py, which pdctl uses too)."""
+(the logic is plugins/module_utils/disagg_endpoints/, which pdctl uses too)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.inferops.disagg.plugins.module_utils.endpoints import (
+from ansible_collections.inferops.disagg.plugins.module_utils.disagg_endpoints import (
     EndpointError,
     compute_endpoints,
 )

@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, inferops.disagg contributors
 # Apache License 2.0 (see LICENSE)
+# ruff: noqa: E402  (DOCUMENTATION/EXAMPLES/RETURN come before the imports, Ansible style)
 """Lookup plugin: the one place that decides where the collection's own files and its work
 directories are (no role or playbook builds a path with role_path/../..)."""
 
@@ -13,7 +14,8 @@ short_description: Absolute paths of the collection's own data and of its work d
 description:
   - Returns one absolute path per term, relative to a base directory.
   - C(collection) is this collection's root, wherever it is installed (an
-    C(ansible-galaxy collection install) tree or a checkout), which holds C(models/), C(data/) and C(scripts/).
+    C(ansible-galaxy collection install) tree or a checkout), which holds C(models/),
+    C(data/) and C(scripts/).
   - C(cwd) is the controller's current directory (the default home of C(runs/)).
   - C(cache) is the user's cache directory, C($XDG_CACHE_HOME/inferops-disagg) or
     C(~/.cache/inferops-disagg), for build contexts, image archives and other work files.

@@ -22,7 +22,6 @@ import yaml
 
 from pdctl import __version__, exitcodes
 from pdctl.runner import (
-    COLLECT_LOGS_PLAYBOOK,
     PLAYBOOKS,
     RunRequest,
     collection_root,
@@ -170,10 +169,6 @@ def _request(args: argparse.Namespace) -> RunRequest:
     root = collection_root()
     run_dir = _run_dir(args, args.run_id or new_run_id(args.command))
     playbook = args.playbook or root / PLAYBOOKS[args.command]
-    if args.command == "logs" and not args.playbook and not Path(playbook).is_file():
-        run_dir.mkdir(parents=True, exist_ok=True)
-        playbook = run_dir / "pdctl-collect_logs.yml"
-        playbook.write_text(COLLECT_LOGS_PLAYBOOK)
     if not Path(playbook).is_file():
         raise UsageError(f"playbook {playbook} not found (collection root {root}; "
                          "set PDCTL_COLLECTION_ROOT or --playbook)")

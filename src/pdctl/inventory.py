@@ -2,10 +2,10 @@
 
 The inventory is read through ``ansible_runner.interface.get_inventory`` so every inventory
 source works exactly as in the playbooks (INI, YAML, group_vars, the ``inferops.disagg.slurm``
-plugin). Ports and addresses follow the collection-wide variables of ``roles/_common``:
-``disagg_host_address`` (else ``ansible_host``, else the inventory name),
-``disagg_router_port``, ``disagg_prefill_port``, ``disagg_decode_port``,
-``disagg_bootstrap_port``; their defaults are read from ``roles/_common/defaults/main.yml``.
+plugin). The endpoints themselves are computed by the collection's own
+``plugins/module_utils/disagg_endpoints`` (the code behind the ``inferops.disagg.endpoints``
+filter the roles use), so pdctl and the playbooks cannot disagree: multi-node rank 0, per-role
+port overrides and the collection-wide defaults included.
 """
 
 from __future__ import annotations
@@ -15,14 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from disagg_endpoints import compute_endpoints
 
 from pdctl.events import Recorder
 from pdctl.runner import RunRequest, collection_root, runner_envvars
 
 ROLES = ("proxy", "prefill", "decode")
-PORT_VARS = {"proxy": "disagg_router_port", "prefill": "disagg_prefill_port",
-             "decode": "disagg_decode_port"}
-BOOTSTRAP_VAR = "disagg_bootstrap_port"
 # A playbook may publish its endpoints with ansible.builtin.set_stats under this key.
 STATS_KEY = "disagg_endpoints"
 
@@ -46,16 +44,6 @@ def load_inventory(inventory: str, envvars: dict[str, str] | None = None,
     return response
 
 
-def role_defaults(root: Path | None = None) -> dict[str, Any]:
-    """Plain (untemplated) values of ``roles/_common/defaults/main.yml``."""
-    path = (root or collection_root()) / "roles" / "_common" / "defaults" / "main.yml"
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return {}
-    return {k: v for k, v in data.items() if not (isinstance(v, str) and "{{" in v)}
-
-
 def group_hosts(listing: dict[str, Any], group: str) -> list[str]:
     """Hosts of ``group`` (with its child groups) in inventory order."""
     entry = listing.get(group) or {}
@@ -65,47 +53,42 @@ def group_hosts(listing: dict[str, Any], group: str) -> list[str]:
     return hosts
 
 
-def _value(hostvars: dict[str, Any], name: str, extravars: dict[str, Any],
-           defaults: dict[str, Any]) -> Any:
-    for source in (extravars, hostvars, defaults):
-        value = source.get(name)
-        if value is not None and not (isinstance(value, str) and "{{" in value):
-            return value
-    return None
+def _plain(value: Any) -> bool:
+    return isinstance(value, str) and bool(value) and "{{" not in value
 
 
-def host_address(host: str, hostvars: dict[str, Any], extravars: dict[str, Any]) -> str:
-    """How other machines reach ``host``: disagg_host_address, ansible_host, or its name."""
-    return str(_value(hostvars, "disagg_host_address", extravars, {})
-               or _value(hostvars, "ansible_host", extravars, {}) or host)
+def model_profile(listing: dict[str, Any], extravars: dict[str, Any] | None = None,
+                  root: Path | None = None) -> dict[str, Any]:
+    """The model profile the inventory names (``disagg_model_profile`` in
+    ``disagg_model_profiles_dir``, else the collection's ``models/``); ``{}`` when it cannot be
+    read: the endpoints then assume single-node instances, as the profile's absence means."""
+    extravars = extravars or {}
+    hostvars = (listing.get("_meta") or {}).get("hostvars") or {}
+    merged = [extravars, *hostvars.values()]
+    name = next((v["disagg_model_profile"] for v in merged
+                 if _plain(v.get("disagg_model_profile"))), None)
+    if not name:
+        return {}
+    folder = next((v["disagg_model_profiles_dir"] for v in merged
+                   if _plain(v.get("disagg_model_profiles_dir"))), None)
+    path = Path(folder) if folder else (root or collection_root()) / "models"
+    try:
+        data = yaml.safe_load((path / f"{name}.yml").read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def endpoints(listing: dict[str, Any], extravars: dict[str, Any] | None = None,
-              defaults: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``{"router": url, "prefill": [...], "decode": [...], "bootstrap": [...]}`` by group.
-
-    Each entry of ``prefill``/``decode`` is ``{"host", "url"}`` (prefill adds
-    ``bootstrap_port``); ``router`` is the first proxy host's URL.
-    """
+              profile: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``{"router": url, "routers": [...], "prefill": [...], "decode": [...], "workers": {...}}``
+    (see ``disagg_endpoints.compute_endpoints``); extra vars win over host vars, as in Ansible."""
     extravars = extravars or {}
-    defaults = role_defaults() if defaults is None else defaults
     hostvars_all = (listing.get("_meta") or {}).get("hostvars") or {}
-    out: dict[str, Any] = {"router": None, "routers": [], "prefill": [], "decode": []}
-    for role in ROLES:
-        for host in group_hosts(listing, role):
-            hostvars = hostvars_all.get(host) or {}
-            port = _value(hostvars, PORT_VARS[role], extravars, defaults)
-            url = f"http://{host_address(host, hostvars, extravars)}:{port}"
-            if role == "proxy":
-                out["routers"].append({"host": host, "url": url})
-                continue
-            entry = {"host": host, "url": url}
-            if role == "prefill":
-                entry["bootstrap_port"] = _value(hostvars, BOOTSTRAP_VAR, extravars, defaults)
-            out[role].append(entry)
-    if out["routers"]:
-        out["router"] = out["routers"][0]["url"]
-    return out
+    groups = {role: group_hosts(listing, role) for role in ROLES}
+    hostvars = {h: {**(hostvars_all.get(h) or {}), **extravars}
+                for hosts in groups.values() for h in hosts}
+    return compute_endpoints(groups, hostvars, {}, profile or {})
 
 
 def endpoints_after_run(request: RunRequest) -> Callable[[Recorder], dict[str, Any]]:
@@ -120,6 +103,7 @@ def endpoints_after_run(request: RunRequest) -> Callable[[Recorder], dict[str, A
             listing = load_inventory(request.inventory, request.envvars, request.project_dir)
         except InventoryError:  # the run's own failure already says why
             return {}
-        return endpoints(listing, request.extravars, role_defaults(request.project_dir))
+        return endpoints(listing, request.extravars,
+                         model_profile(listing, request.extravars, request.project_dir))
 
     return compute

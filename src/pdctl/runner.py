@@ -36,26 +36,6 @@ PLAYBOOKS: dict[str, str] = {
 }
 
 
-# `pdctl logs` when the collection has no playbooks/collect_logs.yml: the collect_logs role on
-# every host, written into the run dir and run from there.
-COLLECT_LOGS_PLAYBOOK = """\
----
-# Written by pdctl logs: every container's log and docker inspect into the run directory.
-- name: Collect every container's log and docker inspect
-  hosts: proxy:prefill:decode
-  gather_facts: false
-  tasks:
-    - name: Load the collection-wide defaults
-      ansible.builtin.import_role:
-        name: inferops.disagg._common
-        tasks_from: defaults.yml
-
-    - name: Collect the logs
-      ansible.builtin.include_role:
-        name: inferops.disagg.collect_logs
-"""
-
-
 def collection_root() -> Path:
     """The collection checkout holding ``playbooks/`` and ``ansible.cfg``.
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pdctl import exitcodes
-from pdctl.inventory import InventoryError, endpoints, load_inventory
+from pdctl.inventory import InventoryError, endpoints, load_inventory, model_profile
 from pdctl.summary import table
 
 # (status code or None, parsed JSON or None, error text or None)
@@ -201,7 +201,8 @@ def run_status(inventory: str, *, router: str | None = None, timeout: float = 5.
                fetch: Fetch | None = None) -> tuple[dict[str, Any], str, int]:
     """``pdctl status``: (JSON document, text, exit code)."""
     try:
-        endpoint_map = endpoints(load_inventory(inventory))
+        listing = load_inventory(inventory)
+        endpoint_map = endpoints(listing, {}, model_profile(listing))
     except InventoryError as exc:
         doc = {"schema": "pdctl.status/v1", "ok": False, "exit_code": exitcodes.ERROR,
                "inventory": inventory, "router": {}, "workers": [], "problems": [str(exc)]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pdctl.inventory import endpoints, group_hosts
+from pdctl.inventory import endpoints, group_hosts, model_profile
 from pdctl.status import collect_status, render_status
 
 LISTING = {
@@ -20,17 +20,32 @@ LISTING = {
     "prefill": {"hosts": ["prefill-1", "prefill-2"]},
     "decode": {"hosts": ["decode-1"]},
 }
-DEFAULTS = {"disagg_router_port": 30000, "disagg_prefill_port": 30001,
-            "disagg_decode_port": 30002, "disagg_bootstrap_port": 8998}
+
+
+def _short(entries, *keys):
+    return [{k: e[k] for k in ("host", "url", *keys)} for e in entries]
 
 
 def test_endpoints_from_inventory():
-    eps = endpoints(LISTING, {}, DEFAULTS)
+    eps = endpoints(LISTING, {})
     assert eps["router"] == "http://10.0.0.1:30000"
-    assert eps["prefill"] == [
+    assert _short(eps["prefill"], "bootstrap_port") == [
         {"host": "prefill-1", "url": "http://10.0.0.2:30001", "bootstrap_port": 8998},
         {"host": "prefill-2", "url": "http://10.9.0.3:30001", "bootstrap_port": 8998}]
-    assert eps["decode"] == [{"host": "decode-1", "url": "http://10.0.0.4:31002"}]
+    assert _short(eps["decode"]) == [{"host": "decode-1", "url": "http://10.0.0.4:31002"}]
+
+
+def test_endpoints_multinode_rank0_only_as_the_roles_see_it(tmp_path):
+    listing = {**LISTING, "_meta": {"hostvars": {
+        **LISTING["_meta"]["hostvars"],
+        "decode-2": {"ansible_host": "10.0.0.5"},
+        "decode-1": {"ansible_host": "10.0.0.4", "disagg_model_profile": "two-node",
+                     "disagg_model_profiles_dir": str(tmp_path)}}},
+        "decode": {"hosts": ["decode-1", "decode-2"]}}
+    (tmp_path / "two-node.yml").write_text("decode:\n  nnodes: 2\n")
+    eps = endpoints(listing, {}, model_profile(listing))
+    assert _short(eps["decode"]) == [{"host": "decode-1", "url": "http://10.0.0.4:30002"}]
+    assert eps["decode"][0]["hosts"] == ["decode-1", "decode-2"]
 
 
 def test_endpoints_extra_vars_win_and_templates_are_skipped():
@@ -38,7 +53,7 @@ def test_endpoints_extra_vars_win_and_templates_are_skipped():
         **LISTING["_meta"]["hostvars"],
         "prefill-1": {"ansible_host": "10.0.0.2",
                       "disagg_host_address": "{{ ansible_default_ipv4.address }}"}}}}
-    eps = endpoints(listing, {"disagg_prefill_port": 40001}, DEFAULTS)
+    eps = endpoints(listing, {"disagg_prefill_port": 40001})
     assert eps["prefill"][0]["url"] == "http://10.0.0.2:40001"
 
 
@@ -72,7 +87,7 @@ def worker_answers(base, kv=None, load=None):
 
 
 def healthy_cluster():
-    eps = endpoints(LISTING, {}, DEFAULTS)
+    eps = endpoints(LISTING, {})
     answers = {"http://10.0.0.1:30000/readiness": (200, None),
                "http://10.0.0.1:30000/health": (200, None),
                "http://10.0.0.1:30000/workers": (200, router_workers(

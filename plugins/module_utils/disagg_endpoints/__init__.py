@@ -49,7 +49,7 @@ class EndpointError(ValueError):
 
 
 def _usable(value: Any) -> bool:
-    """A value that is set (an untemplated ``{{ }}`` string, as ansible-inventory lists it, is not)."""
+    """A value that is set (an untemplated ``{{ }}`` string from ansible-inventory is not)."""
     if value is None:
         return False
     return not (isinstance(value, str) and ("{{" in value or value == ""))
