@@ -2,20 +2,23 @@
 # Apache License 2.0 (see LICENSE)
 """PRIVATE to inferops.disagg: read a container's state and log through community.docker's
 Docker API client (the connection options of every community.docker module; only ``requests``
-is needed on the target). Read-only."""
+is needed on the target). Read-only. The client's internals are reached only through
+``_docker_api``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.community.docker.plugins.module_utils._api.errors import NotFound
+from ansible_collections.inferops.disagg.plugins.module_utils._docker_api import (
+    inspect_container,
+    read_logs,
+)
 
 
 def container_state(client: Any, name: str) -> dict | None:
     """Return a short description of container ``name``, or None when it does not exist."""
-    try:
-        info = client.get_json("/containers/{0}/json", name)
-    except NotFound:
+    info = inspect_container(client, name)
+    if info is None:
         return None
     state = info.get("State") or {}
     return {
@@ -36,12 +39,7 @@ def container_state(client: Any, name: str) -> dict | None:
 
 def container_logs(client: Any, name: str, tail: str | int, tty: bool = False) -> str:
     """Return the container's stdout and stderr (``tail``: a line count or "all") as text."""
-    params = {"stdout": 1, "stderr": 1, "timestamps": 0, "follow": 0, "tail": str(tail)}
-    res = client._get(client._url("/containers/{0}/logs", name), params=params)
-    raw = client._get_result_tty(False, res, tty)
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8", errors="replace")
-    return raw
+    return read_logs(client, name, tail, tty)
 
 
 def describe_exit(state: dict) -> str:

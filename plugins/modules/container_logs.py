@@ -60,23 +60,23 @@ state:
 import traceback
 
 from ansible.module_utils.common.text.converters import to_native
-from ansible_collections.community.docker.plugins.module_utils._api.errors import DockerException
-from ansible_collections.community.docker.plugins.module_utils.common_api import (
-    AnsibleDockerClient,
-    RequestException,
-)
 from ansible_collections.inferops.disagg.plugins.module_utils._container import (
     container_logs,
     container_state,
 )
+from ansible_collections.inferops.disagg.plugins.module_utils._docker_api import (
+    DOCKER_ERRORS,
+    docker_client,
+)
 
 
 def main() -> None:
+    """Run the module."""
     argument_spec = {
         "name": {"type": "str", "required": True},
         "tail": {"type": "str", "default": "all"},
     }
-    client = AnsibleDockerClient(argument_spec=argument_spec, supports_check_mode=True)
+    client = docker_client(argument_spec)
     p = client.module.params
     try:
         state = container_state(client, p["name"])
@@ -84,7 +84,7 @@ def main() -> None:
             client.module.exit_json(changed=False, exists=False, logs="")
         logs = container_logs(client, p["name"], p["tail"], state["tty"])
         client.module.exit_json(changed=False, exists=True, logs=logs, state=state)
-    except (DockerException, RequestException) as exc:
+    except DOCKER_ERRORS as exc:
         client.fail(
             f"Error reading the log of {p['name']}: {to_native(exc)}",
             exception=traceback.format_exc(),

@@ -10,10 +10,12 @@ module: container_wait
 short_description: Wait for a container's HTTP endpoint; fail fast if the container stops
 version_added: 0.1.0
 description:
-  - Polls O(url) until it answers with one of O(status_code), for at most O(timeout) seconds.
+  - Polls O(url) until it answers with one of O(status_code), for at most O(wait_timeout) seconds.
   - Between probes it inspects container O(name) on the target's Docker daemon. A container that
-    is missing, has exited or is restarting ends the wait at once instead of waiting out the
-    timeout.
+    is missing, has exited or is restarting ends the wait at once instead of waiting out
+    O(wait_timeout).
+  - O(timeout) is community.docker's timeout of each Docker API call (default 60 s), not the
+    wait budget.
   - When the endpoint does not get healthy it returns the container's last O(log_lines) log
     lines, so the caller can show why. It does not fail itself; check RV(healthy).
   - Never changes anything.
@@ -27,8 +29,10 @@ options:
     description: URL to probe with GET, as seen from the target host.
     type: str
     required: true
-  timeout:
-    description: Seconds to wait in total before giving up.
+  wait_timeout:
+    description:
+      - Seconds to wait in total before giving up (the wait budget, e.g. a model load).
+      - Distinct from O(timeout), the Docker API timeout of each call to the daemon.
     type: int
     required: true
   interval:
@@ -65,7 +69,7 @@ EXAMPLES = r"""
   inferops.disagg.container_wait:
     name: pd-prefill-node1
     url: http://10.0.0.5:30001/health
-    timeout: 1800
+    wait_timeout: 1800
   register: __wait
 
 - name: Fail with its last log lines
@@ -76,7 +80,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 healthy:
-  description: Whether O(url) answered with an accepted status within O(timeout).
+  description: Whether O(url) answered with an accepted status within O(wait_timeout).
   type: bool
   returned: always
 reason:
@@ -105,18 +109,18 @@ log_tail:
 
 import time
 import traceback
+from typing import Any
 
 from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.urls import open_url
-from ansible_collections.community.docker.plugins.module_utils._api.errors import DockerException
-from ansible_collections.community.docker.plugins.module_utils.common_api import (
-    AnsibleDockerClient,
-    RequestException,
-)
 from ansible_collections.inferops.disagg.plugins.module_utils._container import (
     container_logs,
     container_state,
     describe_exit,
+)
+from ansible_collections.inferops.disagg.plugins.module_utils._docker_api import (
+    DOCKER_ERRORS,
+    docker_client,
 )
 
 
@@ -129,11 +133,11 @@ def probe(url: str, timeout: float) -> str:
         return str(code) if code is not None else to_native(getattr(exc, "reason", exc))
 
 
-def wait(client: AnsibleDockerClient, p: dict) -> dict:
+def wait(client: Any, p: dict) -> dict:
     """Probe until healthy, gone or out of time; return the module result."""
     accepted = {str(c) for c in p["status_code"]}
     started = time.monotonic()
-    deadline = started + max(0, p["timeout"])
+    deadline = started + max(0, p["wait_timeout"])
     last = "not probed"
     while True:
         state = container_state(client, p["name"])
@@ -171,7 +175,7 @@ def wait(client: AnsibleDockerClient, p: dict) -> dict:
     else:
         result["msg"] = (
             f"{p['url']} did not answer {'/'.join(sorted(accepted))} within "
-            f"{p['timeout']}s (last probe: {last})"
+            f"{p['wait_timeout']}s (last probe: {last})"
         )
     text = container_logs(client, p["name"], p["log_lines"], state["tty"])
     result["log_tail"] = text.splitlines()[-p["log_lines"] :] if p["log_lines"] > 0 else []
@@ -179,20 +183,21 @@ def wait(client: AnsibleDockerClient, p: dict) -> dict:
 
 
 def main() -> None:
+    """Run the module."""
     argument_spec = {
         "name": {"type": "str", "required": True},
         "url": {"type": "str", "required": True},
-        "timeout": {"type": "int", "required": True},
+        "wait_timeout": {"type": "int", "required": True},
         "interval": {"type": "float", "default": 2.0},
         "probe_timeout": {"type": "float", "default": 5.0},
         "status_code": {"type": "list", "elements": "int", "default": [200]},
         "log_lines": {"type": "int", "default": 40},
     }
-    client = AnsibleDockerClient(argument_spec=argument_spec, supports_check_mode=True)
+    client = docker_client(argument_spec)
     p = client.module.params
     try:
         client.module.exit_json(**wait(client, p))
-    except (DockerException, RequestException) as exc:
+    except DOCKER_ERRORS as exc:
         client.fail(
             f"Docker error while waiting for {p['name']}: {to_native(exc)}",
             exception=traceback.format_exc(),
