@@ -33,7 +33,7 @@ import types
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 __all__ = [
     "REHEARSAL_GROUP_TITLE",
@@ -206,7 +206,10 @@ def _field_default(value: ast.expr) -> tuple[bool, Any]:
         return False, None
 
 
-def _detached(node: ast.FunctionDef | ast.ClassDef) -> ast.FunctionDef | ast.ClassDef:
+_Def = TypeVar("_Def", ast.FunctionDef, ast.ClassDef)
+
+
+def _detached(node: _Def) -> _Def:
     """Deep copy of ``node`` without decorators or function annotations (never evaluated)."""
     node = copy.deepcopy(node)
     if isinstance(node, ast.FunctionDef):
@@ -214,7 +217,7 @@ def _detached(node: ast.FunctionDef | ast.ClassDef) -> ast.FunctionDef | ast.Cla
     for sub in ast.walk(node):
         if isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef):
             sub.returns = None
-            arguments = sub.args
+            arguments: ast.arguments = sub.args
             every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
             every += [a for a in (arguments.vararg, arguments.kwarg) if a is not None]
             for arg in every:
@@ -345,7 +348,7 @@ class _Lifter:
 
         for name, stand_in in self.stand_ins.items():
             self.namespace[name] = stand_in.namespace()
-        body = [*sorted(self.classes, key=lambda c: c.lineno), function]
+        body: list[ast.stmt] = [*sorted(self.classes, key=lambda c: c.lineno), function]
         code = compile(ast.Module(body=body, type_ignores=[]), str(self.path), "exec")
         exec(code, self.namespace)  # noqa: S102 - SGLang's own, checked code
         return self.namespace[function.name]
