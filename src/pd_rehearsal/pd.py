@@ -517,7 +517,7 @@ class DecodeKVManager(_KVSide):
             return await resp.json()
 
     async def receive(
-        self, room: int, host: str, port: int | None, token_ids: list[int]
+        self, room: int, host: str | None, port: int | None, token_ids: list[int]
     ) -> KVReceipt:
         """Get the room's KV from prefill into our pages and verify it; raises KVTransferError."""
         loop = asyncio.get_running_loop()

@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from pd_rehearsal.http_api import HttpApi
 from pd_rehearsal.model import load_model
 from pd_rehearsal.server import Engine
 from pd_rehearsal.server_args import parse_args
@@ -244,3 +245,44 @@ async def test_busy_server_is_healthy_while_its_queue_is_full(model_dir: Path, m
                 assert (await r.json())["meta_info"]["completion_tokens"] == 150
     finally:
         await engine.stop()
+
+
+async def test_http_api_serves_sglang_routes_over_an_engine(model_dir: Path) -> None:
+    """The HTTP layer is its own module: its app has SGLang's routes, the engine none."""
+    engine, _ = await _engine(model_dir)
+    routes = {(r.method, r.resource.canonical) for r in HttpApi(engine).app().router.routes()
+              if r.resource is not None and r.method != "HEAD"}
+    assert {path for _, path in routes} == {
+        "/health", "/health_generate", "/get_server_info", "/server_info", "/get_model_info",
+        "/model_info", "/get_load", "/v1/models", "/generate", "/v1/completions",
+        "/v1/chat/completions", "/flush_cache", "/metrics"}
+    assert ("PUT", "/generate") in routes and ("*", "/flush_cache") in routes
+    assert not hasattr(engine, "app") and not hasattr(engine, "chat_completions")
+
+
+async def test_get_load_and_batch_room_count(server) -> None:
+    http, url = server
+    async with http.get(f"{url}/get_load") as r:
+        assert await r.json() == [{"dp_rank": 0, "num_reqs": 0, "num_waiting_reqs": 0,
+                                   "num_tokens": 0}]
+    body = {"text": ["bada", "kefo"], "bootstrap_room": [1]}
+    async with http.post(f"{url}/generate", json=body) as r:
+        assert r.status == 400
+        assert (await r.json())["error"]["message"] == (
+            "bootstrap_room has 1 entries for a batch of 2")
+
+
+async def test_openai_errors_and_stream_without_usage(server) -> None:
+    http, url = server
+    async with http.post(f"{url}/v1/completions", json={"prompt": ["a", "b"]}) as r:
+        err = await r.json()
+    assert r.status == 400 and err["object"] == "error" and err["type"] == "BadRequestError"
+    assert err["code"] == 400 and "one prompt per completion" in err["message"]
+    body = {"prompt": "bada", "stream": True, "max_tokens": 3, "ignore_eos": True}
+    async with http.post(f"{url}/v1/completions", json=body) as r:
+        events = await _sse(r)
+    assert events[-1] == "[DONE]"
+    chunks = events[:-1]
+    assert all("usage" not in c and c["object"] == "text_completion" for c in chunks)
+    assert chunks[-1]["choices"][0]["finish_reason"] == "length"
+    assert len({c["id"] for c in chunks}) == 1 and chunks[0]["id"].startswith("cmpl-")
