@@ -2,7 +2,7 @@
 # Apache License 2.0 (see LICENSE)
 """PRIVATE preflight KV path evaluation (check ``kv.path``; not a public API).
 
-The role runs the KV probe (src/pd_rehearsal/kvprobe.py) from every sender (prefill) host to
+The role runs the KV probe (roles/preflight/files/kvprobe.py) from every sender (prefill) host to
 every receiver (decode) host, and ib_write_bw where perftest is installed on both; these helpers
 turn what the containers and commands printed into one dict per pair, the pair's findings and its
 Markdown row. ``_preflight.evaluate`` and ``_preflight.markdown`` call

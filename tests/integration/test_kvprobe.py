@@ -1,6 +1,6 @@
 """Integration: the KV path probe with the real Mooncake transfer engine (TCP) on loopback.
 
-A receiver process (``python -m pd_rehearsal.kvprobe serve``) and sender processes, as the
+A receiver process (``python roles/preflight/files/kvprobe.py serve``) and sender processes, as the
 preflight role runs them in containers: a verified transfer with its bandwidth, two senders
 served one after the other, and failures that name the peer and end within their timeouts.
 """
@@ -21,7 +21,8 @@ from tests.conftest import free_port, wait_http
 
 pytestmark = pytest.mark.integration
 
-PROBE = [sys.executable, "-m", "pd_rehearsal.kvprobe"]
+PROBE = [sys.executable, str(Path(__file__).resolve().parents[2] / "roles" / "preflight" / "files"
+                               / "kvprobe.py")]
 
 
 def _send(to: str, *extra: str, timeout: float = 120) -> tuple[int, dict, float, str]:

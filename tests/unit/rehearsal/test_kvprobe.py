@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from pd_rehearsal import kvprobe
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "roles" / "preflight" / "files"))
+import kvprobe  # noqa: E402  (the preflight role's probe script, shipped in its files/)
+
 from tests.conftest import free_port
 
 SOURCE = Path(kvprobe.__file__)

@@ -4,10 +4,10 @@ Prefill pushes KV bytes into decode's memory through the Mooncake transfer engin
 the same with a buffer of deterministic bytes, so a broken or slow KV path shows before a model is
 loaded. Two sides::
 
-    python -m pd_rehearsal.kvprobe serve --host 10.0.0.21 --port 18990 [--protocol rdma]
-                                         [--device mlx5_0,mlx5_1] [--buffer-bytes N]
-    python -m pd_rehearsal.kvprobe send --to 10.0.0.21:18990 --bytes N [--protocol rdma]
-                                        [--device mlx5_0,mlx5_1]
+    python3 kvprobe.py serve --host 10.0.0.21 --port 18990 [--protocol rdma]
+                          [--device mlx5_0,mlx5_1] [--buffer-bytes N]
+    python3 kvprobe.py send --to 10.0.0.21:18990 --bytes N [--protocol rdma]
+                         [--device mlx5_0,mlx5_1]
 
 ``serve`` (on the decode host) initialises a TransferEngine (P2PHANDSHAKE, no metadata server),
 allocates a Mooncake-managed buffer and answers on a small HTTP control port:
@@ -581,7 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m pd_rehearsal.kvprobe``."""
+    """Entry point of ``python3 kvprobe.py`` (the preflight role ships this file in its files/)."""
     args = build_parser().parse_args(argv)
     if args.command == "send":
         args.seed = args.seed or secrets.token_hex(8)
