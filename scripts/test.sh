@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The project's test command (README): lint, then unit + integration tests against the real
-# stack (router, Mooncake, Docker). Extra arguments go to pytest (e.g. -k, -m "not docker").
+# The project's test command (README): static checks (ruff, mypy, ansible-lint production,
+# yamllint, antsibull-changelog lint, ansible-test sanity offline), then unit + integration tests
+# against the real stack (router, Mooncake, Docker). Extra arguments go to pytest (e.g. -k,
+# -m "not docker"). PDT_SKIP_STATIC=1 skips the static checks (quick local pytest runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || bash scripts/setup.sh
@@ -9,5 +11,11 @@ py_dirs=()
 for d in src plugins tests bench scripts; do [ -d "$d" ] && py_dirs+=("$d"); done
 echo "== ruff"
 ruff check "${py_dirs[@]}"
+if [ "${PDT_SKIP_STATIC:-0}" != 1 ]; then
+  bash scripts/typecheck.sh
+  bash scripts/lint.sh
+  echo "== ansible-test sanity"
+  bash scripts/sanity.sh
+fi
 echo "== pytest"
 pytest -q -ra "$@"

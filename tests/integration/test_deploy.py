@@ -207,6 +207,62 @@ def test_second_deploy_changes_nothing(cluster: Path) -> None:
     assert _containers() == before, "a container was restarted"
 
 
+def _installed_collection(tmp: Path) -> dict[str, str]:
+    """Build the collection tarball, install it into ``tmp``; the environment that sees only it
+    (no checkout: no ansible.cfg of ours, no .cache/collections on any path)."""
+    built = _run(BIN / "ansible-galaxy", "collection", "build", "--output-path", tmp / "dist",
+                 REPO)
+    assert built.returncode == 0, built.stdout + built.stderr
+    tarball = next((tmp / "dist").glob("inferops-disagg-*.tar.gz"))
+    env = {
+        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+        "HOME": os.environ.get("HOME", str(tmp)),
+        "ANSIBLE_COLLECTIONS_PATH": str(tmp / "collections"),
+        "ANSIBLE_HOST_KEY_CHECKING": "False",
+        "ANSIBLE_NOCOLOR": "1",
+    }
+    installed = subprocess.run(
+        [str(BIN / "ansible-galaxy"), "collection", "install", "--no-deps", "-p",
+         str(tmp / "collections"), str(tarball)],
+        cwd=tmp, env=env, capture_output=True, text=True, check=False)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    return env
+
+
+def test_installed_tarball_deploys_the_same(cluster: Path, tmp_path: Path) -> None:
+    """The collection as users install it (ansible-galaxy collection install of the built
+    tarball), run by FQCN from an unrelated directory: the deploy finds the running cluster
+    exactly as the checkout left it (changed=0), and its run record lands in ./runs there."""
+    env = _installed_collection(tmp_path)
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+
+    def play(*argv: str | Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(BIN / "ansible-playbook"), "-i", str(cluster),
+                               *map(str, argv)], cwd=work, env=env, capture_output=True,
+                              text=True, timeout=600, check=False)
+
+    listed = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "list",
+                             "inferops.disagg", "--format", "json"], cwd=work, env=env,
+                            capture_output=True, text=True, check=True)
+    paths = list(json.loads(listed.stdout))
+    assert paths == [str(tmp_path / "collections" / "ansible_collections")], paths
+    installed = tmp_path / "collections" / "ansible_collections" / "inferops" / "disagg"
+    assert not (installed / ".cache").exists() and not (installed / ".venv").exists()
+
+    out = _ok(play("inferops.disagg.deploy"))
+    recap = _recap(out)
+    assert set(recap) >= {"proxy-1", "prefill-1", "prefill-2", "decode-1"}
+    assert all(r["changed"] == 0 for r in recap.values()), recap
+    runs = list((work / "runs").iterdir())
+    assert len(runs) == 1, runs
+    assert (runs[0] / "preflight").is_dir() and (runs[0] / "decode-1").is_dir(), \
+        sorted(p.name for p in runs[0].iterdir())
+    assert not (installed / "runs").exists()
+    _ok(play("inferops.disagg.preflight", "--check"))
+    _ok(play("inferops.disagg.build_image", "--check"))
+
+
 def test_decode_change_restarts_only_decode(cluster: Path) -> None:
     before = _containers()
     (cluster / "group_vars" / "decode.yml").write_text(
