@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -37,10 +38,12 @@ PLAYBOOKS: dict[str, str] = {
 
 
 def collection_root() -> Path:
-    """The collection checkout holding ``playbooks/`` and ``ansible.cfg``.
+    """The ``inferops.disagg`` collection whose playbooks pdctl runs.
 
-    ``PDCTL_COLLECTION_ROOT`` if set; else the nearest parent of this package with a
-    ``galaxy.yml`` (an editable install in the repo); else the current directory.
+    ``PDCTL_COLLECTION_ROOT`` if set; else the checkout this package was installed from in
+    editable mode (a parent with ``galaxy.yml`` and ``playbooks/``); else the collection as
+    Ansible finds it (``ansible-galaxy collection list``: an ``ansible-galaxy collection
+    install``, next to a non-editable ``pip install``); else the current directory.
     """
     env = os.environ.get("PDCTL_COLLECTION_ROOT")
     if env:
@@ -48,7 +51,24 @@ def collection_root() -> Path:
     for parent in Path(__file__).resolve().parents:
         if (parent / "galaxy.yml").is_file() and (parent / "playbooks").is_dir():
             return parent
-    return Path.cwd()
+    return installed_collection() or Path.cwd()
+
+
+def installed_collection() -> Path | None:
+    """Where Ansible's configured collection paths hold ``inferops.disagg``, if anywhere."""
+    ensure_ansible_on_path()
+    try:
+        proc = subprocess.run(["ansible-galaxy", "collection", "list", "inferops.disagg",
+                               "--format", "json"], capture_output=True, text=True,
+                              timeout=60, check=False)
+        found = json.loads(proc.stdout or "{}")
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    for base in found if isinstance(found, dict) else {}:
+        path = Path(base) / "inferops" / "disagg"
+        if (path / "playbooks").is_dir():
+            return path
+    return None
 
 
 def new_run_id(command: str, now: datetime | None = None) -> str:

@@ -262,6 +262,19 @@ def test_installed_tarball_deploys_the_same(cluster: Path, tmp_path: Path) -> No
     _ok(play("inferops.disagg.preflight", "--check"))
     _ok(play("inferops.disagg.build_image", "--check"))
 
+    # pdctl from a non-editable `pip install` runs the installed collection's playbooks.
+    site = tmp_path / "site"
+    pip = subprocess.run([str(BIN / "pip"), "install", "-q", "--no-deps", "--target", str(site),
+                          str(REPO)], capture_output=True, text=True, timeout=600, check=False)
+    assert pip.returncode == 0, pip.stdout + pip.stderr
+    pd = subprocess.run([str(BIN / "python"), "-m", "pdctl", "deploy", "-i", str(cluster),
+                         "--json"], cwd=work, env={**env, "PYTHONPATH": str(site)},
+                        capture_output=True, text=True, timeout=600, check=False)
+    summary = json.loads(pd.stdout)
+    assert pd.returncode == 0 and summary["ok"], pd.stdout[-3000:] + pd.stderr[-3000:]
+    assert str(installed) in pd.stderr, pd.stderr[-2000:]  # its progress names the playbook
+    assert summary["endpoints"]["router"] == ROUTER
+
 
 def test_decode_change_restarts_only_decode(cluster: Path) -> None:
     before = _containers()
