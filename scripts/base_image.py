@@ -9,7 +9,7 @@ The image is tagged ``inferops-base:<12 hex>``, a hash of everything that goes i
 mirrors, sorted package list, the import options and :data:`RECIPE_VERSION`). When that tag
 already exists the build is skipped, so a warm run costs one ``docker image inspect``. The tag is
 set only after a successful import; the tarball lives in a temporary directory that is always
-removed. ``--deb-cache`` keeps the downloaded ``.deb`` files in ``.cache/debs`` for the next
+removed. ``--deb-cache`` keeps the downloaded ``.deb`` files in ``<work dir>/debs`` for the next
 build; it is off by default because on this machine copying them in and out of the chroot cost
 more than downloading them again (see ``bench/reports/base_image.md``).
 
@@ -20,6 +20,13 @@ Usage::
     scripts/base_image.py --extra-packages less,file --force
 
 Progress goes to stderr, the image ref alone to stdout.
+
+Work directory: locks, temporary root file systems and the ``.deb`` cache go to one work
+directory outside the collection (:func:`work_dir`): ``--work-dir DIR``, else the environment
+variable ``DISAGG_WORK_DIR``, else ``$XDG_CACHE_HOME/inferops-disagg`` or
+``~/.cache/inferops-disagg`` (the default of the collection's ``disagg_work_dir``, the
+``inferops.disagg.path`` lookup's ``base='cache'``). ``scripts/wheelhouse.py`` and
+``scripts/rehearsal_image.py`` use the same one.
 """
 
 from __future__ import annotations
@@ -36,12 +43,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+#: The collection root (a checkout or an installed collection); read, never written.
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CACHE_DIR = REPO_ROOT / ".cache"
+#: The environment variable that names the work directory (``--work-dir`` wins over it).
+WORK_DIR_ENV = "DISAGG_WORK_DIR"
 
 #: Bump when the recipe below changes in a way the other inputs do not show.
 RECIPE_VERSION = "inferops-base/2"
@@ -117,6 +126,30 @@ class BaseImageResult:
 def log(message: str) -> None:
     """Write one progress line to stderr."""
     print(f"base_image: {message}", file=sys.stderr, flush=True)
+
+
+def default_work_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The user's cache directory for the collection, as the ``inferops.disagg.path`` lookup
+    gives it for ``base='cache'``: ``$XDG_CACHE_HOME/inferops-disagg``, else
+    ``~/.cache/inferops-disagg``."""
+    env = os.environ if environ is None else environ
+    xdg = env.get("XDG_CACHE_HOME", "")
+    root = Path(xdg) if xdg else Path(env.get("HOME") or Path.home()) / ".cache"
+    return root / "inferops-disagg"
+
+
+def work_dir(
+    explicit: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Path:
+    """The work directory for caches and build outputs (never inside the collection).
+
+    ``explicit`` (``--work-dir``) wins, then ``$DISAGG_WORK_DIR``, then
+    :func:`default_work_dir`. The result is absolute; nothing is created here.
+    """
+    env = os.environ if environ is None else environ
+    chosen = explicit if explicit else env.get(WORK_DIR_ENV, "")
+    path = Path(chosen).expanduser() if chosen else default_work_dir(env)
+    return path.absolute()
 
 
 def normalize_packages(packages: Iterable[str]) -> list[str]:
@@ -200,9 +233,9 @@ def image_labels(ref: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def file_lock(name: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``.cache/locks/<name>.lock`` (serialises concurrent builds)."""
-    lock_dir = CACHE_DIR / "locks"
+def file_lock(name: str, work: Path | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on ``<work dir>/locks/<name>.lock`` (serialises concurrent builds)."""
+    lock_dir = (work or work_dir()) / "locks"
     lock_dir.mkdir(parents=True, exist_ok=True)
     with open(lock_dir / f"{name}.lock", "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -294,13 +327,17 @@ def read_manifest(path: Path) -> dict[str, str]:
     return versions
 
 
-def build(ref: str, packages: Sequence[str], *, deb_cache: Path | None) -> None:
-    """Build ``ref`` from scratch: mmdebstrap into a temp dir, import, tag on success only."""
+def build(
+    ref: str, packages: Sequence[str], *, deb_cache: Path | None, work: Path | None = None
+) -> None:
+    """Build ``ref`` from scratch: mmdebstrap into a temp dir (in the work directory ``work``),
+    import, tag on success only."""
     docker = require_docker()
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    work = work or work_dir()
+    work.mkdir(parents=True, exist_ok=True)
     if deb_cache is not None:
         deb_cache.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="inferops-base-", dir=CACHE_DIR) as tmp:
+    with tempfile.TemporaryDirectory(prefix="inferops-base-", dir=work) as tmp:
         workdir = Path(tmp)
         tarball = workdir / "rootfs.tar"
         started = time.monotonic()
@@ -335,13 +372,16 @@ def ensure_base_image(
     *,
     force: bool = False,
     deb_cache: bool = False,
+    work: Path | None = None,
 ) -> BaseImageResult:
     """Return the base image ref, building the image first when it is missing (or ``force``).
 
     Args:
         extra_packages: Debian packages to add to :data:`DEFAULT_PACKAGES` (changes the ref).
         force: Rebuild even when the tag exists (the tag moves to the new image).
-        deb_cache: Reuse and keep downloaded ``.deb`` files in ``.cache/debs``.
+        deb_cache: Reuse and keep downloaded ``.deb`` files in ``<work>/debs``.
+        work: The work directory (locks, temporary files, ``.deb`` cache); default
+            :func:`work_dir`.
 
     Raises:
         BuildError: a tool is missing, Docker is unreachable, or a build step failed.
@@ -349,17 +389,28 @@ def ensure_base_image(
     started = time.monotonic()
     packages = normalize_packages([*DEFAULT_PACKAGES, *extra_packages])
     ref = image_ref(packages)
+    work = work or work_dir()
     if not force and image_exists(ref):
         log(f"{ref} present, nothing to build")
         return BaseImageResult(ref, False, time.monotonic() - started)
-    with file_lock(ref.replace(":", "-")):
+    with file_lock(ref.replace(":", "-"), work):
         if not force and image_exists(ref):  # built by a concurrent run meanwhile
             return BaseImageResult(ref, False, time.monotonic() - started)
         log(f"building {ref} ({len(packages)} packages: {', '.join(packages)})")
-        build(ref, packages, deb_cache=CACHE_DIR / "debs" if deb_cache else None)
+        build(ref, packages, deb_cache=work / "debs" if deb_cache else None, work=work)
     seconds = time.monotonic() - started
     log(f"built {ref} in {seconds:.1f} s")
     return BaseImageResult(ref, True, seconds)
+
+
+def add_work_dir_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--work-dir`` (shared by base_image.py, wheelhouse.py and rehearsal_image.py)."""
+    parser.add_argument(
+        "--work-dir",
+        metavar="DIR",
+        help=f"work directory for caches and build outputs (default: ${WORK_DIR_ENV}, else "
+        "$XDG_CACHE_HOME/inferops-disagg or ~/.cache/inferops-disagg)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -376,15 +427,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--force", action="store_true", help="rebuild even if the tag exists")
     parser.add_argument(
-        "--deb-cache", action="store_true", help="reuse and keep .deb files in .cache/debs"
+        "--deb-cache", action="store_true", help="reuse and keep .deb files in <work dir>/debs"
     )
+    add_work_dir_argument(parser)
     args = parser.parse_args(argv)
     extra = parse_package_list(args.extra_packages)
     if args.print_ref:
         print(image_ref([*DEFAULT_PACKAGES, *extra]))
         return 0
     try:
-        result = ensure_base_image(extra, force=args.force, deb_cache=args.deb_cache)
+        result = ensure_base_image(
+            extra, force=args.force, deb_cache=args.deb_cache, work=work_dir(args.work_dir)
+        )
     except BuildError as exc:
         print(f"base_image: error: {exc}", file=sys.stderr)
         return 1

@@ -5,10 +5,12 @@ Two images, each tagged with a hash of its inputs; a build is skipped when its t
 
 ``inferops-rehearsal:<12 hex>`` (``REHEARSAL_IMAGE``)
     The rehearsal serving image: the ``rehearsal`` profile of the image role's Dockerfile
-    template (``roles/image/templates/Dockerfile.j2``, rendered here with plain Jinja2 exactly
-    as the role renders it), tagged with the first 12 hex of the rendered Dockerfile's sha256
-    (base image ref, wheelhouse key, pins and :data:`RECIPE_VERSION` are all in it, as labels).
-    ``ansible-playbook playbooks/build_image.yml`` builds the same image under the same tag.
+    template (``roles/image/templates/Dockerfile.j2``), rendered by the role itself (its
+    ``render.yml`` entry point, run through ``ansible-playbook``: there is one renderer, the
+    role's ``ansible.builtin.template``), tagged with the first 12 hex of the rendered
+    Dockerfile's sha256 (base image ref, wheelhouse key, pins and :data:`RECIPE_VERSION` are all
+    in it, as labels). ``ansible-playbook playbooks/build_image.yml`` builds the same image under
+    the same tag.
     A venv at ``/opt/pd`` (first in ``PATH``) holds the rehearsal engine
     (``python -m pd_rehearsal``, from the project wheel), the real sglang-router 0.3.2
     (``python -m sglang_router.launch_router``), Mooncake non-CUDA 0.3.13.post1 and the
@@ -34,16 +36,23 @@ Two images, each tagged with a hash of its inputs; a build is skipped when its t
 
 After a build the image is verified (imports, ``etcd --version``; ``sshd -t`` for the host)
 and only then tagged. The refs are printed on stdout as ``KEY=ref`` lines and written to
-``.cache/images.env``.
+``<work dir>/images.env``.
+
+Work directory (base image locks, wheelhouse, build contexts, ``images.env``): ``--work-dir``,
+else ``$DISAGG_WORK_DIR``, else ``$XDG_CACHE_HOME/inferops-disagg`` or
+``~/.cache/inferops-disagg`` (see ``scripts/base_image.py``); nothing is written into the
+collection. The image role passes its ``disagg_work_dir``.
 
 Usage::
 
     scripts/rehearsal_image.py            # build what is missing, print KEY=ref lines
     scripts/rehearsal_image.py --print    # print the refs the images would have; no build
     scripts/rehearsal_image.py --verify   # also re-verify images that already exist
-    scripts/rehearsal_image.py --prepare-context DIR
+    scripts/rehearsal_image.py --prepare-context DIR [--check]
         # for the image role: ensure base image + wheelhouse, write the rehearsal build
         # context's files (not the Dockerfile) into DIR, print the template inputs as JSON
+    scripts/rehearsal_image.py --work-dir DIR ...   # another work directory
+    scripts/rehearsal_image.py --env-file           # print the path of images.env
 """
 
 from __future__ import annotations
@@ -65,21 +74,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import base_image  # noqa: E402
 import wheelhouse  # noqa: E402
 
 REPO_ROOT = base_image.REPO_ROOT
-CACHE_DIR = base_image.CACHE_DIR
-IMAGES_ENV = CACHE_DIR / "images.env"
 
 #: Bump when the recipe changes in a way the Dockerfile text does not show.
 RECIPE_VERSION = "inferops-rehearsal/1"
-#: The one Dockerfile source of the serving images (the image role's template).
+#: The one Dockerfile source of the serving images (the image role's template); the role renders
+#: it, this script never does (see :func:`render_dockerfile`).
 DOCKERFILE_TEMPLATE = REPO_ROOT / "roles" / "image" / "templates" / "Dockerfile.j2"
+#: The collection's name: the role that renders is ``inferops.disagg.image``.
+COLLECTION = ("inferops", "disagg")
+#: The playbook that runs the role's render entry point (written to a temporary directory).
+RENDER_PLAYBOOK = """\
+---
+- name: Render the image role's Dockerfile (scripts/rehearsal_image.py)
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Render the Dockerfile through the image role
+      ansible.builtin.include_role:
+        name: inferops.disagg.image
+        tasks_from: render.yml
+"""
 REHEARSAL_REPOSITORY = "inferops-rehearsal"
 HOST_REPOSITORY = "inferops-rehearsal-host"
 VENV = "/opt/pd"
@@ -184,20 +204,72 @@ def rehearsal_components() -> dict[str, str]:
     return components
 
 
-def render_template(variables: dict[str, Any], template: Path = DOCKERFILE_TEMPLATE) -> str:
-    """Render the image role's Dockerfile template as ``ansible.builtin.template`` does.
+def images_env_path(work: Path | None = None) -> Path:
+    """``<work dir>/images.env``: the ``KEY=ref`` lines of the last :func:`ensure_images`."""
+    return (work or base_image.work_dir()) / "images.env"
 
-    Same Jinja2 options as Ansible's template module (``trim_blocks``, trailing newline kept,
-    undefined variables are errors); the template uses core Jinja2 only.
+
+def _ansible_playbook() -> str:
+    """The ``ansible-playbook`` next to this interpreter (the venv's), else the one on PATH."""
+    beside = Path(sys.executable).parent / "ansible-playbook"
+    found = str(beside) if beside.is_file() else shutil.which("ansible-playbook")
+    if not found:
+        raise ImageError(
+            "ansible-playbook not found: the image role renders the Dockerfile. Fix: run this "
+            "script with the project's venv (.venv/bin/python, scripts/setup.sh makes it)"
+        )
+    return found
+
+
+def render_dockerfile(variables: dict[str, Any], *, timeout: float = 300) -> str:
+    """Render the Dockerfile through the image role (``tasks_from: render.yml``) and return it.
+
+    This is the role's own code path (its defaults, its settings checks, its
+    ``ansible.builtin.template`` task): ``variables`` are passed as extra vars, e.g.
+    ``{"image_profile": "rehearsal", "image_rehearsal_inputs": {...}}``. The collection is made
+    visible to ``ansible-playbook`` through a temporary collections directory that links to
+    this script's collection root, so it works from a checkout and from an installed
+    collection alike, whatever the current directory.
+
+    Raises:
+        ImageError: ansible-playbook is missing or the role refused the settings (the
+            message carries the role's output).
     """
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template.parent)),
-        trim_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-    )
-    return env.get_template(template.name).render(**variables)
+    with tempfile.TemporaryDirectory(prefix="inferops-render-") as tmp:
+        tmpdir = Path(tmp)
+        namespace = tmpdir / "collections" / "ansible_collections" / COLLECTION[0]
+        namespace.mkdir(parents=True)
+        (namespace / COLLECTION[1]).symlink_to(REPO_ROOT, target_is_directory=True)
+        playbook = tmpdir / "render.yml"
+        playbook.write_text(RENDER_PLAYBOOK)
+        dest = tmpdir / "Dockerfile"
+        extra = {
+            **variables,
+            "image_render_dest": str(dest),
+            "ansible_python_interpreter": sys.executable,
+        }
+        paths = [str(tmpdir / "collections")]
+        if os.environ.get("ANSIBLE_COLLECTIONS_PATH"):
+            paths.append(os.environ["ANSIBLE_COLLECTIONS_PATH"])
+        env = {
+            **os.environ,
+            "ANSIBLE_COLLECTIONS_PATH": os.pathsep.join(paths),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        }
+        cmd = [_ansible_playbook(), str(playbook), "-i", "localhost,", "-c", "local",
+               "-e", json.dumps(extra)]  # fmt: skip
+        try:
+            proc = subprocess.run(cmd, cwd=tmpdir, env=env, capture_output=True, text=True,
+                                  timeout=timeout, check=False)  # fmt: skip
+        except subprocess.TimeoutExpired as exc:
+            raise ImageError(f"rendering the Dockerfile through the image role took over "
+                             f"{timeout:.0f} s") from exc  # fmt: skip
+        if proc.returncode != 0 or not dest.is_file():
+            out = (proc.stdout + proc.stderr).strip().splitlines()
+            raise ImageError("the image role did not render the Dockerfile (ansible-playbook "
+                             f"exit {proc.returncode}):\n" + "\n".join(out[-25:]))  # fmt: skip
+        return dest.read_text()
 
 
 def rehearsal_inputs(base_ref: str, house_key: str) -> dict[str, Any]:
@@ -214,8 +286,8 @@ def rehearsal_inputs(base_ref: str, house_key: str) -> dict[str, Any]:
 
 
 def rehearsal_dockerfile(inputs: dict[str, Any]) -> str:
-    """Return the rehearsal image's Dockerfile (the role template's ``rehearsal`` profile)."""
-    return render_template({"image_profile": "rehearsal", "image_rehearsal_inputs": inputs})
+    """Return the rehearsal image's Dockerfile, rendered by the image role (profile rehearsal)."""
+    return render_dockerfile({"image_profile": "rehearsal", "image_rehearsal_inputs": inputs})
 
 
 def content_tag(repository: str, dockerfile: str) -> str:
@@ -290,10 +362,39 @@ def host_dockerfile(base_ref: str) -> str:
     )
 
 
+def rehearsal_context(
+    house: Path, components: dict[str, str]
+) -> tuple[dict[str, list[Path]], dict[str, str]]:
+    """The rehearsal build context but its Dockerfile: ``(wheels, files)`` of an
+    :class:`ImageSpec`, from the built wheelhouse ``house``.
+
+    Raises:
+        ImageError: the wheelhouse's versions differ from ``components`` (the image labels).
+    """
+    manifest = wheelhouse.read_manifest(house)
+    nodeps = [str(n) for n in manifest["nodeps"]]
+    project = [house / n for n in nodeps if n.startswith(f"{wheelhouse.PROJECT_DIST}-")]
+    deps = [w for w in sorted(house.glob("*.whl")) if w not in project]
+    wheels = {"wheels/deps": deps, "wheels/project": project}
+    files = {
+        "wheels/deps/requirements.txt": (house / "requirements.txt").read_text(),
+        "wheels/deps/nodeps.txt": "".join(
+            f"{n}\n" for n in nodeps if not n.startswith(f"{wheelhouse.PROJECT_DIST}-")
+        ),
+        "wheels/project/manifest.json": (house / "manifest.json").read_text(),
+    }
+    for name, version in components.items():
+        found = wheelhouse.wheel_version(house, name)
+        if found != version:
+            raise ImageError(f"wheelhouse has {name} {found}, the image labels say {version}")
+    return wheels, files
+
+
 def plan(base_ref: str, house_key: str, house: Path | None = None) -> list[ImageSpec]:
     """Return the two image specs for ``base_ref`` and wheelhouse ``house_key``.
 
     ``house`` (the built wheelhouse directory) is needed only to build, not to name the images.
+    The rehearsal Dockerfile is rendered by the image role (:func:`rehearsal_dockerfile`).
     """
     inputs = rehearsal_inputs(base_ref, house_key)
     components = inputs["components"]
@@ -311,22 +412,7 @@ def plan(base_ref: str, house_key: str, house: Path | None = None) -> list[Image
         ],
     )
     if house is not None:
-        manifest = wheelhouse.read_manifest(house)
-        nodeps = [str(n) for n in manifest["nodeps"]]
-        project = [house / n for n in nodeps if n.startswith(f"{wheelhouse.PROJECT_DIST}-")]
-        deps = [w for w in sorted(house.glob("*.whl")) if w not in project]
-        rehearsal.wheels = {"wheels/deps": deps, "wheels/project": project}
-        rehearsal.files = {
-            "wheels/deps/requirements.txt": (house / "requirements.txt").read_text(),
-            "wheels/deps/nodeps.txt": "".join(
-                f"{n}\n" for n in nodeps if not n.startswith(f"{wheelhouse.PROJECT_DIST}-")
-            ),
-            "wheels/project/manifest.json": (house / "manifest.json").read_text(),
-        }
-        for name, version in components.items():
-            found = wheelhouse.wheel_version(house, name)
-            if found != version:
-                raise ImageError(f"wheelhouse has {name} {found}, the image labels say {version}")
+        rehearsal.wheels, rehearsal.files = rehearsal_context(house, components)
     host_df = host_dockerfile(base_ref)
     host_files = {"sshd_config": HOST_SSHD_CONFIG, "entrypoint.sh": HOST_ENTRYPOINT}
     host = ImageSpec(
@@ -371,11 +457,14 @@ def _same_file(a: Path, b: Path) -> bool:
     return sa.st_size == sb.st_size and a.read_bytes() == b.read_bytes()
 
 
-def sync_context(spec: ImageSpec, context: Path, *, dockerfile: bool = True) -> bool:
+def sync_context(
+    spec: ImageSpec, context: Path, *, dockerfile: bool = True, dry_run: bool = False
+) -> bool:
     """Make ``context`` hold exactly the spec's files; return whether anything changed.
 
     Wheels are hard-linked (copied across file systems). With ``dockerfile=False`` the
-    Dockerfile is left alone (the image role writes it from the template itself).
+    Dockerfile is left alone (the image role writes it from the template itself). With
+    ``dry_run`` nothing is written: the result says whether anything would change.
     """
     wanted: dict[Path, Path | str] = {}
     for subdir, wheels in spec.wheels.items():
@@ -386,27 +475,33 @@ def sync_context(spec: ImageSpec, context: Path, *, dockerfile: bool = True) -> 
     if dockerfile:
         wanted[Path("Dockerfile")] = spec.dockerfile
     changed = False
-    context.mkdir(parents=True, exist_ok=True)
-    for path in sorted(p for p in context.rglob("*") if p.is_file() or p.is_symlink()):
+    if not dry_run:
+        context.mkdir(parents=True, exist_ok=True)
+    present = context.rglob("*") if context.is_dir() else iter(())
+    for path in sorted(p for p in present if p.is_file() or p.is_symlink()):
         rel = path.relative_to(context)
         if rel not in wanted and not (rel == Path("Dockerfile") and not dockerfile):
-            path.unlink()
+            if not dry_run:
+                path.unlink()
             changed = True
     for rel, source in wanted.items():
         dest = context / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(source, str):
             if dest.is_file() and dest.read_text() == source:
                 continue
-            dest.write_text(source)
+            if not dry_run:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_text(source)
         else:
             if _same_file(source, dest):
                 continue
-            dest.unlink(missing_ok=True)
-            try:
-                os.link(source, dest)
-            except OSError:
-                shutil.copy2(source, dest)
+            if not dry_run:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.unlink(missing_ok=True)
+                try:
+                    os.link(source, dest)
+                except OSError:
+                    shutil.copy2(source, dest)
         changed = True
     return changed
 
@@ -431,10 +526,12 @@ def verify_image(spec: ImageSpec, image: str) -> None:
         log(f"verified {spec.key}: {check}")
 
 
-def build_image(spec: ImageSpec) -> None:
-    """Build ``spec`` from a generated context, verify it, and only then tag it."""
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="inferops-ctx-", dir=CACHE_DIR) as tmp:
+def build_image(spec: ImageSpec, work: Path | None = None) -> None:
+    """Build ``spec`` from a generated context (a temporary directory in the work directory
+    ``work``), verify it, and only then tag it."""
+    work = work or base_image.work_dir()
+    work.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="inferops-ctx-", dir=work) as tmp:
         context = Path(tmp) / "context"
         context.mkdir()
         _write_context(spec, context)
@@ -451,8 +548,9 @@ def build_image(spec: ImageSpec) -> None:
     log(f"{spec.key}: tagged {spec.ref}")
 
 
-def write_env(refs: dict[str, str], path: Path = IMAGES_ENV) -> None:
-    """Write ``KEY=ref`` lines to ``path`` atomically."""
+def write_env(refs: dict[str, str], path: Path | None = None) -> None:
+    """Write ``KEY=ref`` lines to ``path`` (default :func:`images_env_path`) atomically."""
+    path = path or images_env_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text("".join(f"{key}={ref}\n" for key, ref in refs.items()))
@@ -466,21 +564,26 @@ def image_refs() -> dict[str, str]:
     return {"BASE_IMAGE": base_ref, **{spec.key: spec.ref for spec in specs}}
 
 
-def ensure_images(*, verify: bool = False, force: bool = False) -> ImagesResult:
-    """Build the base image, the wheelhouse and both images as needed; return their refs.
+def ensure_images(
+    *, verify: bool = False, force: bool = False, work: Path | None = None
+) -> ImagesResult:
+    """Build the base image, the wheelhouse and both images as needed; return their refs
+    (also written to ``<work>/images.env``).
 
     Args:
         verify: Also verify images that already exist.
         force: Rebuild both images even when their tags exist (not the base image).
+        work: The work directory (default: :func:`base_image.work_dir`).
 
     Raises:
         ImageError, base_image.BuildError, wheelhouse.WheelhouseError: a step failed.
     """
+    work = work or base_image.work_dir()
     built: list[str] = []
-    base = base_image.ensure_base_image()
+    base = base_image.ensure_base_image(work=work)
     if base.built:
         built.append("BASE_IMAGE")
-    house = wheelhouse.ensure_wheelhouse()
+    house = wheelhouse.ensure_wheelhouse(work=work)
     specs = plan(base.ref, house.key, house.path)
     for spec in specs:
         if not force and base_image.image_exists(spec.ref):
@@ -488,44 +591,52 @@ def ensure_images(*, verify: bool = False, force: bool = False) -> ImagesResult:
             if verify:
                 verify_image(spec, spec.ref)
             continue
-        with base_image.file_lock(spec.ref.replace(":", "-")):
+        with base_image.file_lock(spec.ref.replace(":", "-"), work):
             if not force and base_image.image_exists(spec.ref):
                 continue
             log(f"{spec.key}: building {spec.ref}")
-            build_image(spec)
+            build_image(spec, work)
             built.append(spec.key)
     refs = {"BASE_IMAGE": base.ref, **{spec.key: spec.ref for spec in specs}}
-    write_env(refs)
+    write_env(refs, images_env_path(work))
     return ImagesResult(refs, tuple(built))
 
 
-def prepare_context(context: Path, *, check: bool = False) -> dict[str, Any]:
+def prepare_context(
+    context: Path, *, check: bool = False, work: Path | None = None
+) -> dict[str, Any]:
     """Ensure base image + wheelhouse and write the rehearsal build context into ``context``.
 
-    Everything but the Dockerfile: the image role renders that from the same template with the
-    inputs returned here (``image_rehearsal_inputs``). Returns ``{"changed": bool,
-    "built": [...], "ref": the REHEARSAL_IMAGE ref, "image_rehearsal_inputs": {...}}``.
-    With ``check`` (Ansible's check mode) nothing is built or written: the inputs and ref are
-    computed, and ``changed`` says whether the rehearsal image would have to be built.
+    Everything but the Dockerfile: the image role renders that from its template with the
+    inputs returned here (``image_rehearsal_inputs``); this function renders nothing. Returns
+    ``{"changed": bool, "built": [...], "image_rehearsal_inputs": {...}}``; ``changed`` is true
+    when the base image or the wheelhouse was built or the context's files changed.
+    With ``check`` (Ansible's check mode) nothing is built or written: the inputs are computed,
+    and ``changed`` says whether the base image, the wheelhouse or the context would change.
+    ``work`` is the work directory (default: :func:`base_image.work_dir`).
     """
+    work = work or base_image.work_dir()
     if check:
         base_ref, house_key = base_image.image_ref(), wheelhouse.wheelhouse_key()
-        ref = plan(base_ref, house_key)[0].ref
-        return {
-            "changed": not base_image.image_exists(ref),
-            "built": [],
-            "ref": ref,
-            "image_rehearsal_inputs": rehearsal_inputs(base_ref, house_key),
-        }
-    base = base_image.ensure_base_image()
-    house = wheelhouse.ensure_wheelhouse()
-    spec = plan(base.ref, house.key, house.path)[0]
+        inputs = rehearsal_inputs(base_ref, house_key)
+        house_path = wheelhouse.find_wheelhouse(work)
+        if house_path is None or not base_image.image_exists(base_ref):
+            changed = True
+        else:
+            spec = ImageSpec(key="REHEARSAL_IMAGE", ref="", dockerfile="")
+            spec.wheels, spec.files = rehearsal_context(house_path, inputs["components"])
+            changed = sync_context(spec, context, dockerfile=False, dry_run=True)
+        return {"changed": changed, "built": [], "image_rehearsal_inputs": inputs}
+    base = base_image.ensure_base_image(work=work)
+    house = wheelhouse.ensure_wheelhouse(work=work)
+    inputs = rehearsal_inputs(base.ref, house.key)
+    spec = ImageSpec(key="REHEARSAL_IMAGE", ref="", dockerfile="")
+    spec.wheels, spec.files = rehearsal_context(house.path, inputs["components"])
     changed = sync_context(spec, context, dockerfile=False)
     return {
-        "changed": changed or base.built,
+        "changed": changed or base.built or house.built,
         "built": ["BASE_IMAGE"] if base.built else [],
-        "ref": spec.ref,
-        "image_rehearsal_inputs": rehearsal_inputs(base.ref, house.key),
+        "image_rehearsal_inputs": inputs,
     }
 
 
@@ -554,27 +665,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=("rehearsal", "host"),
         help="print that image's generated Dockerfile and exit",
     )
+    parser.add_argument(
+        "--env-file", action="store_true", help="print the path of images.env and exit"
+    )
+    base_image.add_work_dir_argument(parser)
     args = parser.parse_args(argv)
-    if args.prepare_context:
-        try:
-            result = prepare_context(args.prepare_context, check=args.check)
-        except (ImageError, base_image.BuildError, wheelhouse.WheelhouseError) as exc:
-            print(f"rehearsal_image: error: {exc}", file=sys.stderr)
-            return 1
-        print(json.dumps(result, sort_keys=True))
+    work = base_image.work_dir(args.work_dir)
+    if args.env_file:
+        print(images_env_path(work))
         return 0
-    if args.dockerfile:
-        specs = plan(base_image.image_ref(), wheelhouse.wheelhouse_key())
-        print(specs[0 if args.dockerfile == "rehearsal" else 1].dockerfile, end="")
-        return 0
-    if args.print:
-        refs = image_refs()
-    else:
-        try:
-            refs = ensure_images(verify=args.verify, force=args.force).refs
-        except (ImageError, base_image.BuildError, wheelhouse.WheelhouseError) as exc:
-            print(f"rehearsal_image: error: {exc}", file=sys.stderr)
-            return 1
+    try:
+        if args.prepare_context:
+            result = prepare_context(args.prepare_context, check=args.check, work=work)
+            print(json.dumps(result, sort_keys=True))
+            return 0
+        if args.dockerfile:
+            specs = plan(base_image.image_ref(), wheelhouse.wheelhouse_key())
+            print(specs[0 if args.dockerfile == "rehearsal" else 1].dockerfile, end="")
+            return 0
+        if args.print:
+            refs = image_refs()
+        else:
+            refs = ensure_images(verify=args.verify, force=args.force, work=work).refs
+    except (ImageError, base_image.BuildError, wheelhouse.WheelhouseError) as exc:
+        print(f"rehearsal_image: error: {exc}", file=sys.stderr)
+        return 1
     for key, ref in refs.items():
         print(f"{key}={ref}")
     return 0

@@ -6,7 +6,9 @@ inside an image build. Instead the controller (same CPython 3.11 ABI as Debian 1
 downloads binary wheels for the image's platform here, and the image installs them with
 ``pip install --no-index --find-links``.
 
-Layout under ``.cache/wheelhouse/``:
+Layout under ``<work dir>/wheelhouse/``, where the work directory is the one
+``scripts/base_image.py`` uses (``--work-dir``, else ``$DISAGG_WORK_DIR``, else
+``$XDG_CACHE_HOME/inferops-disagg`` or ``~/.cache/inferops-disagg``; never the collection):
 
 * ``deps-<hash>/``: third-party wheels; the hash covers the requirement list and pip's
   platform flags, so it is rebuilt only when those change.
@@ -22,6 +24,7 @@ Usage::
     scripts/wheelhouse.py            # prints the wheelhouse path (fast when warm)
     scripts/wheelhouse.py --key      # prints only the key
     scripts/wheelhouse.py --force    # rebuild everything
+    scripts/wheelhouse.py --work-dir DIR
 """
 
 from __future__ import annotations
@@ -42,8 +45,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import base_image  # noqa: E402
+
+#: The collection root: the project wheel is built from a copy of its files (read only).
 REPO_ROOT = Path(__file__).resolve().parents[1]
-WHEELHOUSE_ROOT = REPO_ROOT / ".cache" / "wheelhouse"
 PIP = REPO_ROOT / ".venv" / "bin" / "pip"
 
 #: Bump when the build procedure changes in a way the inputs do not show.
@@ -116,6 +123,11 @@ def _digest(parts: Sequence[str | bytes]) -> str:
     return h.hexdigest()[:16]
 
 
+def wheelhouse_root(work: Path | None = None) -> Path:
+    """``<work dir>/wheelhouse``: where the wheelhouse and its parts live."""
+    return (work or base_image.work_dir()) / "wheelhouse"
+
+
 def requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[str]:
     """Return the requirements installed with dependencies: the extras plus the fixed list."""
     data = tomllib.loads(pyproject.read_text())
@@ -170,11 +182,15 @@ def wheelhouse_key(root: Path = REPO_ROOT) -> str:
     return _digest([deps_key(requirements(root / "pyproject.toml")), project_key(root)])
 
 
+def pip_command() -> list[str]:
+    """The checkout's venv pip (scripts/setup.sh makes it), else this interpreter's pip (an
+    installed collection has no .venv)."""
+    return [str(PIP)] if PIP.exists() else [sys.executable, "-m", "pip"]
+
+
 def _pip(args: Sequence[str], *, what: str, quiet: bool = False) -> None:
     """Run the venv's pip; with ``quiet`` its output is shown only when it fails."""
-    if not PIP.exists():
-        raise WheelhouseError(f"{PIP} not found. Fix: run scripts/setup.sh (creates .venv)")
-    cmd = [str(PIP), "--disable-pip-version-check", *args]
+    cmd = [*pip_command(), "--disable-pip-version-check", *args]
     log(f"{what}: {shlex.join(cmd)}")
     if quiet:
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -196,12 +212,12 @@ def _publish(tmp: Path, final: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def build_deps(reqs: Sequence[str], key: str) -> Path:
-    """Download the third-party wheels into ``deps-<key>/`` unless it exists; return it."""
-    final = WHEELHOUSE_ROOT / f"deps-{key}"
+def build_deps(reqs: Sequence[str], key: str, house_root: Path) -> Path:
+    """Download the third-party wheels into ``<house_root>/deps-<key>/`` unless it exists."""
+    final = house_root / f"deps-{key}"
     if final.is_dir():
         return final
-    tmp = Path(tempfile.mkdtemp(prefix=".deps-", dir=WHEELHOUSE_ROOT))
+    tmp = Path(tempfile.mkdtemp(prefix=".deps-", dir=house_root))
     try:
         _pip(["download", "-q", *PLATFORM_FLAGS, "-d", str(tmp), *reqs], what="pip download")
         _pip(
@@ -217,12 +233,12 @@ def build_deps(reqs: Sequence[str], key: str) -> Path:
     return final
 
 
-def build_project(key: str, root: Path = REPO_ROOT) -> Path:
+def build_project(key: str, house_root: Path, root: Path = REPO_ROOT) -> Path:
     """Build the project wheel from a clean copy of its files into ``project-<key>/``."""
-    final = WHEELHOUSE_ROOT / f"project-{key}"
+    final = house_root / f"project-{key}"
     if final.is_dir():
         return final
-    tmp = Path(tempfile.mkdtemp(prefix=".project-", dir=WHEELHOUSE_ROOT))
+    tmp = Path(tempfile.mkdtemp(prefix=".project-", dir=house_root))
     try:
         # Build from a copy: an in-tree build would write build/ and *.egg-info into the
         # checkout while other people edit it.
@@ -255,8 +271,8 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def _prune(keep: set[str]) -> None:
-    for entry in WHEELHOUSE_ROOT.iterdir():
+def _prune(house_root: Path, keep: set[str]) -> None:
+    for entry in house_root.iterdir():
         if entry.name not in keep and not entry.name.startswith("."):
             log(f"removing stale {entry.name}")
             if entry.is_dir():
@@ -265,12 +281,22 @@ def _prune(keep: set[str]) -> None:
                 entry.unlink()
 
 
-def ensure_wheelhouse(*, force: bool = False, prune: bool = True) -> Wheelhouse:
+def find_wheelhouse(work: Path | None = None) -> Path | None:
+    """The complete wheelhouse of the current inputs in the work directory, or None (no build)."""
+    final = wheelhouse_root(work) / wheelhouse_key()
+    return final if final.is_dir() else None
+
+
+def ensure_wheelhouse(
+    *, force: bool = False, prune: bool = True, work: Path | None = None
+) -> Wheelhouse:
     """Return the wheelhouse for the current inputs, building whatever part is missing.
 
     Args:
         force: Rebuild the third-party wheels and the project wheel.
         prune: Remove wheelhouse entries of other keys.
+        work: The work directory (default: :func:`base_image.work_dir`); the wheelhouse is
+            ``<work>/wheelhouse/<key>``.
 
     Raises:
         WheelhouseError: pip failed or the venv is missing.
@@ -278,17 +304,18 @@ def ensure_wheelhouse(*, force: bool = False, prune: bool = True) -> Wheelhouse:
     reqs = requirements()
     dkey, pkey = deps_key(reqs), project_key()
     key = _digest([dkey, pkey])
-    final = WHEELHOUSE_ROOT / key
+    house_root = wheelhouse_root(work)
+    final = house_root / key
     if final.is_dir() and not force:
         return Wheelhouse(final, key, False)
-    WHEELHOUSE_ROOT.mkdir(parents=True, exist_ok=True)
+    house_root.mkdir(parents=True, exist_ok=True)
     if force:
-        for stale in (final, WHEELHOUSE_ROOT / f"deps-{dkey}", WHEELHOUSE_ROOT / f"project-{pkey}"):
+        for stale in (final, house_root / f"deps-{dkey}", house_root / f"project-{pkey}"):
             shutil.rmtree(stale, ignore_errors=True)
     started = time.monotonic()
-    deps = build_deps(reqs, dkey)
-    project = build_project(pkey)
-    tmp = Path(tempfile.mkdtemp(prefix=".wh-", dir=WHEELHOUSE_ROOT))
+    deps = build_deps(reqs, dkey, house_root)
+    project = build_project(pkey, house_root)
+    tmp = Path(tempfile.mkdtemp(prefix=".wh-", dir=house_root))
     try:
         wheels: list[str] = []
         for source in (deps, project):
@@ -314,7 +341,7 @@ def ensure_wheelhouse(*, force: bool = False, prune: bool = True) -> Wheelhouse:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if prune:
-        _prune({key, deps.name, project.name})
+        _prune(house_root, {key, deps.name, project.name})
     log(f"built {final} ({len(wheels)} wheels) in {time.monotonic() - started:.1f} s")
     return Wheelhouse(final, key, True)
 
@@ -340,12 +367,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--key", action="store_true", help="print the key only; no build")
     parser.add_argument("--force", action="store_true", help="rebuild all wheels")
     parser.add_argument("--no-prune", action="store_true", help="keep entries of other keys")
+    base_image.add_work_dir_argument(parser)
     args = parser.parse_args(argv)
     if args.key:
         print(wheelhouse_key())
         return 0
     try:
-        house = ensure_wheelhouse(force=args.force, prune=not args.no_prune)
+        house = ensure_wheelhouse(
+            force=args.force, prune=not args.no_prune, work=base_image.work_dir(args.work_dir)
+        )
     except WheelhouseError as exc:
         print(f"wheelhouse: error: {exc}", file=sys.stderr)
         return 1

