@@ -11,7 +11,11 @@
 * ``--print-ref``, and warm runs of ``scripts/wheelhouse.py`` and
   ``scripts/rehearsal_image.py``, for reference.
 
-Usage: ``python3 bench/image_build_time.py [--warm-runs 5] [--extra-package less]``
+The scripts keep their caches (``.deb`` cache, locks, wheelhouse, ``images.env``) in their work
+directory, never in the checkout: ``--work-dir DIR`` is passed on to every script, else they use
+``$DISAGG_WORK_DIR`` or ``~/.cache/inferops-disagg`` (see ``scripts/base_image.py``).
+
+Usage: ``python3 bench/image_build_time.py [--warm-runs 5] [--extra-package less] [--work-dir DIR]``
 """
 
 from __future__ import annotations
@@ -88,27 +92,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--extra-package", default="less", help="throwaway package for the cold builds"
     )
     parser.add_argument("--report", type=Path, default=REPORT)
+    parser.add_argument(
+        "--work-dir", type=Path, help="the scripts' work directory (default: theirs)"
+    )
     args = parser.parse_args(argv)
 
     py = sys.executable
+    work = ["--work-dir", str(args.work_dir)] if args.work_dir else []
     base = str(SCRIPTS / "base_image.py")
     throwaway = ["--extra-packages", args.extra_package]
+    env_file = capture([py, str(SCRIPTS / "rehearsal_image.py"), "--env-file", *work])
+    deb_cache = str(Path(env_file).parent / "debs") if env_file else "<work dir>/debs"
 
     load_before = os.getloadavg()[0]
-    real_ref = timed([py, base]).output  # makes sure the real image exists (not timed)
+    real_ref = timed([py, base, *work]).output  # makes sure the real image exists (not timed)
     throwaway_ref = timed([py, base, "--print-ref", *throwaway]).output
-    cold_nocache = timed([py, base, "--force", *throwaway])
-    timed([py, base, "--force", "--deb-cache", *throwaway])  # fills .cache/debs
-    cold_cache = timed([py, base, "--force", "--deb-cache", *throwaway])
+    cold_nocache = timed([py, base, "--force", *throwaway, *work])
+    timed([py, base, "--force", "--deb-cache", *throwaway, *work])  # fills <work dir>/debs
+    cold_cache = timed([py, base, "--force", "--deb-cache", *throwaway, *work])
     subprocess.run(["docker", "rmi", throwaway_ref], capture_output=True, check=False)
 
-    warm = [timed([py, base]) for _ in range(args.warm_runs)]
+    warm = [timed([py, base, *work]) for _ in range(args.warm_runs)]
     assert all(t.output == real_ref for t in warm), "warm runs printed another ref"
     assert not any(t.built for t in warm), "a warm run built the image"
     print_ref = [timed([py, base, "--print-ref"]) for _ in range(args.warm_runs)]
-    images = [py, str(SCRIPTS / "rehearsal_image.py")]
+    images = [py, str(SCRIPTS / "rehearsal_image.py"), *work]
     timed(images)  # brings the wheelhouse and the images up to date (not timed)
-    wheel_warm = [timed([py, str(SCRIPTS / "wheelhouse.py")]) for _ in range(3)]
+    wheel_warm = [timed([py, str(SCRIPTS / "wheelhouse.py"), *work]) for _ in range(3)]
     images_warm = [timed(images) for _ in range(3)]
 
     load_after = os.getloadavg()[0]
@@ -134,7 +144,7 @@ package set, `mmdebstrap` then `docker import`.
 | cold (default) | `--force --extra-packages {args.extra_package}`: download every package, \
 mmdebstrap, docker import, tag | {cold_nocache.seconds:.1f} |
 | cold, filled `.deb` cache | `--force --deb-cache --extra-packages {args.extra_package}`: same, \
-`.deb` files synced in from `.cache/debs` and back out | {cold_cache.seconds:.1f} |
+`.deb` files synced in from `{deb_cache}` and back out | {cold_cache.seconds:.1f} |
 | warm (min / median / max) | tag exists: one `docker image inspect`, no mmdebstrap | \
 {summary(warm_s)} |
 | `--print-ref` (min / median / max) | hash of the inputs only, no Docker | \
@@ -151,7 +161,8 @@ Related warm runs (inputs unchanged, nothing to build):
 | command | min / median / max |
 |---|---|
 | `scripts/wheelhouse.py` | {warm_summary(wheel_warm)} |
-| `scripts/rehearsal_image.py` (base + wheelhouse + 2 image tags checked) | \
+| `scripts/rehearsal_image.py` (base + wheelhouse + the role renders the rehearsal Dockerfile + \
+2 image tags checked) | \
 {warm_summary(images_warm)} |
 """
     args.report.parent.mkdir(parents=True, exist_ok=True)
