@@ -45,7 +45,7 @@ options:
     choices: [amd-smi, rocm-smi, sysfs]
     default: [amd-smi, rocm-smi, sysfs]
 author:
-  - inferops.disagg team
+  - inferops.disagg team (!UNKNOWN)
 """
 
 EXAMPLES = r"""

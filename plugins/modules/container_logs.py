@@ -13,7 +13,8 @@ description:
   - Returns the log (stdout and stderr, as C(docker logs) shows it) and a short state of a
     container on the target's Docker daemon (json-file, local and journald logging).
   - Never changes anything.
-author: inferops.disagg contributors
+author:
+  - inferops.disagg team (!UNKNOWN)
 options:
   name:
     description: Container name or ID.

@@ -19,7 +19,8 @@ description:
   - When the endpoint does not get healthy it returns the container's last O(log_lines) log
     lines, so the caller can show why. It does not fail itself; check RV(healthy).
   - Never changes anything.
-author: inferops.disagg contributors
+author:
+  - inferops.disagg team (!UNKNOWN)
 options:
   name:
     description: Container name or ID.

@@ -54,7 +54,7 @@ options:
     type: float
     default: 5.0
 author:
-  - inferops.disagg team
+  - inferops.disagg team (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -126,10 +126,28 @@ ansible_facts:
           returned: always
           sample: {"path": "/models/m", "exists": true, "config_json": true, "safetensors": 2, "weights_bytes": 1024, "free_bytes": 1099511627776}
         ports:
-          description: C(checked), C(listening) (all LISTEN ports) and C(busy) (checked ports that listen).
+          description: The TCP ports checked, listening and busy.
           type: dict
           returned: always
-          sample: {"checked": [30000], "listening": [22], "busy": []}
+          contains:
+            checked:
+              description: The ports of O(ports), sorted.
+              type: list
+              elements: int
+              returned: always
+              sample: [8998, 30000]
+            listening:
+              description: Every TCP port in state LISTEN.
+              type: list
+              elements: int
+              returned: always
+              sample: [22, 30000]
+            busy:
+              description: The checked ports that already listen.
+              type: list
+              elements: int
+              returned: always
+              sample: [30000]
         docker:
           description:
             - C(checked), C(reachable), C(socket), C(error), the daemon's C(server_version),
@@ -137,7 +155,11 @@ ansible_facts:
               and C(memlock_default) (what a plain C(docker run) container gets).
           type: dict
           returned: always
-          sample: {"checked": true, "reachable": true, "cgroup_driver": "systemd", "memlock_default": {"bytes": 65536, "source": "docker default (64 KiB) unless --ulimit memlock=-1:-1"}}
+          sample:
+            checked: true
+            reachable: true
+            cgroup_driver: systemd
+            memlock_default: {"bytes": 65536, "source": "docker default (64 KiB) unless --ulimit memlock=-1:-1"}
 """
 
 import os

@@ -32,7 +32,7 @@ options:
         O(root) when O(root) is not C(/)).
     type: path
 author:
-  - inferops.disagg team
+  - inferops.disagg team (!UNKNOWN)
 """
 
 EXAMPLES = r"""
