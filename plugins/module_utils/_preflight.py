@@ -207,7 +207,7 @@ def evaluate_rdma(host: str, result: object, t: dict) -> list[dict]:
                                       for n, p in down),
                             "ACTIVE on every port",
                             "check the cable and switch port (`ip link show "
-                            + "/".join(sorted({str(p.get('netdev')) for _, p in down}))
+                            + "/".join(sorted({str(p.get('netdev')) for _name, p in down}))
                             + "`, `ethtool`), then `ip link set <dev> up`"))
     active = [(n, p) for n, p in ports if p.get("state") == "ACTIVE"]
     if t["rdma_link_layer"]:
@@ -243,7 +243,7 @@ def evaluate_rdma(host: str, result: object, t: dict) -> list[dict]:
                             "a RoCE v2 GID of the form ::ffff:a.b.c.d on every port",
                             "assign an IPv4 address to the port's netdev (the kernel then adds "
                             "the ::ffff: GIDs)"))
-    indices = sorted({p["roce_v2_ipv4_gid_index"] for _, p in eth
+    indices = sorted({p["roce_v2_ipv4_gid_index"] for _name, p in eth
                       if p.get("roce_v2_ipv4_gid_index") is not None})
     expected_index = t["rdma_gid_index"]
     if len(indices) > 1:

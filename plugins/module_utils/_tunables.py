@@ -73,7 +73,7 @@ def iommu_mode(cmdline: str) -> dict:
     tokens = [t for t in (cmdline or "").split() if "iommu" in t.lower()]
     values = {}
     for token in tokens:
-        key, _, value = token.partition("=")
+        key, _sep, value = token.partition("=")
         values[key.lower()] = value.lower()
     mode = "translated"
     if any(values.get(k) == "off" for k in ("iommu", "amd_iommu", "intel_iommu")):

@@ -62,7 +62,7 @@ CONTRACT_ITEMS = [(module, name, params) for module, names in _docker_api.CONTRA
 
 
 @pytest.mark.parametrize(("module", "name", "params"), CONTRACT_ITEMS,
-                         ids=[f"{m.rsplit('.', 1)[1]}.{n}" for m, n, _ in CONTRACT_ITEMS])
+                         ids=[f"{m.rsplit('.', 1)[1]}.{n}" for m, n, _params in CONTRACT_ITEMS])
 def test_names_and_signatures_we_use_still_exist(module, name, params):
     obj = resolve(module, name)
     if params is None:

@@ -176,7 +176,7 @@ def test_multinode_decode_golden_and_accepted_by_sglang(node_rank, monkeypatch):
     assert (parsed.tp_size, parsed.dp_size, parsed.ep_size) == (16, 16, 16)
     # The prefill side of the same fixture stays single-node and agrees on the KV layout.
     assert _launch.kv_layout(profile["prefill"]) == _launch.kv_layout(profile["decode"])
-    prefill_args, _ = render(profile, "prefill")
+    prefill_args, _env = render(profile, "prefill")
     sglang_accepts(prefill_args, monkeypatch)
     assert "--nnodes" not in prefill_args
 

@@ -162,7 +162,7 @@ class _UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer
     daemon_threads = True
 
     def get_request(self):
-        request, _ = super().get_request()
+        request, _address = super().get_request()
         return request, ("local", 0)
 
 
