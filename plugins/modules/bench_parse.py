@@ -140,17 +140,18 @@ import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.inferops.disagg.plugins.module_utils._bench_parse import (
-    _collect,
-    _document_markdown,
-    _json_safe,
-    _to_csv,
+from ansible_collections.inferops.disagg.plugins.module_utils.benchparse import (
+    collect,
+    document_markdown,
+    json_safe,
+    to_csv,
 )
 
 _SUFFIXES = (".log", ".jsonl", ".txt", ".out")
 
 
 def _files(paths: list[str], module: AnsibleModule) -> list[str]:
+    """The files to parse: files as given, directories searched recursively (sorted)."""
     found = []
     for path in paths:
         if os.path.isdir(path):
@@ -166,7 +167,48 @@ def _files(paths: list[str], module: AnsibleModule) -> list[str]:
     return found
 
 
+def _read(paths: list[str], base: str | None) -> list[tuple[str, str]]:
+    """``(name, text)`` of each file, names relative to ``base`` when it is set."""
+    files = []
+    for path in paths:
+        name = os.path.relpath(path, base) if base else path
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            files.append((name, fh.read()))
+    return files
+
+
+def _outputs(doc: dict, title: str) -> dict[str, str]:
+    """The contents of ``bench.csv``, ``bench.json`` and ``bench.md``."""
+    return {
+        "csv": to_csv(doc["runs"]),
+        "json": json.dumps(json_safe(doc), indent=1, sort_keys=True) + "\n",
+        "md": document_markdown(doc, title),
+    }
+
+
+def _write_changed(dest: str, contents: dict[str, str], check_mode: bool) -> dict:
+    """Write the outputs whose content changed (atomically); ``changed``, ``files``, ``actions``."""
+    paths = {k: os.path.join(dest, f"bench.{k}") for k in contents}
+    changed = []
+    for key, text in contents.items():
+        old = None
+        if os.path.isfile(paths[key]):
+            with open(paths[key], encoding="utf-8") as fh:
+                old = fh.read()
+        if old != text:
+            changed.append(key)
+    if changed and not check_mode:
+        os.makedirs(dest, exist_ok=True)
+        for key in changed:
+            tmp = paths[key] + ".tmp"
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(contents[key])
+            os.replace(tmp, paths[key])
+    return dict(changed=bool(changed), files=paths, actions=[f"write {paths[k]}" for k in changed])
+
+
 def main() -> None:
+    """Parse the files, return the runs and summary, write the tables when O(dest) is set."""
     module = AnsibleModule(
         argument_spec=dict(
             src=dict(type="list", elements="path", required=True),
@@ -179,44 +221,17 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    files = []
-    for path in _files(p["src"], module):
-        name = os.path.relpath(path, p["base"]) if p["base"] else path
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            files.append((name, fh.read()))
+    files = _read(_files(p["src"], module), p["base"])
     try:
-        doc = _collect(files, strict=not p["allow_truncated"])
+        doc = collect(files, strict=not p["allow_truncated"])
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     doc["meta"] = p["meta"]
     result = dict(
-        changed=False, runs=_json_safe(doc["runs"]), gsm8k=doc["gsm8k"], summary=doc["summary"]
+        changed=False, runs=json_safe(doc["runs"]), gsm8k=doc["gsm8k"], summary=doc["summary"]
     )
     if p["dest"]:
-        contents = {
-            "csv": _to_csv(doc["runs"]),
-            "json": json.dumps(_json_safe(doc), indent=1, sort_keys=True) + "\n",
-            "md": _document_markdown(doc, p["title"]),
-        }
-        paths = {k: os.path.join(p["dest"], f"bench.{k}") for k in contents}
-        changed = []
-        for key, text in contents.items():
-            old = None
-            if os.path.isfile(paths[key]):
-                with open(paths[key], encoding="utf-8") as fh:
-                    old = fh.read()
-            if old != text:
-                changed.append(key)
-        if changed and not module.check_mode:
-            os.makedirs(p["dest"], exist_ok=True)
-            for key in changed:
-                tmp = paths[key] + ".tmp"
-                with open(tmp, "w", encoding="utf-8") as fh:
-                    fh.write(contents[key])
-                os.replace(tmp, paths[key])
-        result.update(
-            changed=bool(changed), files=paths, actions=[f"write {paths[k]}" for k in changed]
-        )
+        result.update(_write_changed(p["dest"], _outputs(doc, p["title"]), module.check_mode))
     module.exit_json(**result)
 
 

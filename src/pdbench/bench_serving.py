@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import runpy
 import sys
+from typing import Any
 
 import requests
 
@@ -30,7 +31,7 @@ NOTICE = (
 _real_get = requests.get
 
 
-def _patched_get(url: str | bytes, *args: object, **kwargs: object) -> requests.Response:
+def _patched_get(url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
     """``requests.get`` that hides a router's /get_server_info summary from bench_serving."""
     resp = _real_get(url, *args, **kwargs)
     if str(url).rstrip("/").endswith("/get_server_info") and resp.status_code == 200:

@@ -19,7 +19,9 @@ import json
 import sys
 from pathlib import Path
 
-from pdbench import bench_parse, compare, dataset, gsm8k, point, report
+from benchparse import collect, document_markdown, json_safe, to_csv
+
+from pdbench import compare, dataset, gsm8k, point, report
 
 _SUFFIXES = (".log", ".jsonl", ".txt", ".out", ".md")
 
@@ -42,22 +44,20 @@ def _files(paths: list[Path]) -> list[Path]:
 
 def parse_paths(paths: list[Path], strict: bool = True, base: Path | None = None) -> dict:
     """Parse files/directories into the ``bench.json`` document."""
-    bp = bench_parse()
     files = []
     for f in _files(paths):
         name = str(f.relative_to(base)) if base and f.is_relative_to(base) else str(f)
         files.append((name, f.read_text(errors="replace")))
-    return bp._collect(files, strict=strict)
+    return collect(files, strict=strict)
 
 
 def write_outputs(doc: dict, out: Path, title: str = "Benchmark results") -> dict[str, str]:
     """``bench.csv``, ``bench.json``, ``bench.md`` in ``out``."""
-    bp = bench_parse()
     out.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out / "bench.csv", "json": out / "bench.json", "md": out / "bench.md"}
-    paths["csv"].write_text(bp._to_csv(doc["runs"]))
-    paths["json"].write_text(json.dumps(bp._json_safe(doc), indent=1, sort_keys=True) + "\n")
-    paths["md"].write_text(bp._document_markdown(doc, title))
+    paths["csv"].write_text(to_csv(doc["runs"]))
+    paths["json"].write_text(json.dumps(json_safe(doc), indent=1, sort_keys=True) + "\n")
+    paths["md"].write_text(document_markdown(doc, title))
     return {k: str(v) for k, v in paths.items()}
 
 
@@ -73,12 +73,11 @@ def _cmd_parse(ns: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    bp = bench_parse()
     if ns.out:
         written = write_outputs(doc, ns.out, ns.title)
-        print(json.dumps({"written": written, "summary": bp._json_safe(doc["summary"])}))
+        print(json.dumps({"written": written, "summary": json_safe(doc["summary"])}))
     else:
-        print(bp._document_markdown(doc, ns.title), end="")
+        print(document_markdown(doc, ns.title), end="")
     for w in doc["summary"].get("warnings", []):
         print(f"parse: warning: {w}", file=sys.stderr)
     return 0

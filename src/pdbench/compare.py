@@ -15,7 +15,8 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from pdbench import bench_parse
+from benchparse import failed_sentence, red
+
 from pdbench.report import load
 
 # (key, label, higher is better)
@@ -96,19 +97,19 @@ def compare(
     doc_a: dict, doc_b: dict, name_a: str = "A", name_b: str = "B", threshold: float = 2.0
 ) -> tuple[str, dict]:
     """The Markdown comparison and a machine-readable version of it."""
-    bp = bench_parse()
     a, b = _average(doc_a.get("runs", [])), _average(doc_b.get("runs", []))
     both = sorted(set(a) & set(b), key=lambda k: (k[0], k[1]))
     md = [
         f"# Compare {name_a} -> {name_b}",
         "",
-        f"- **A:** {name_a}: {bp._failed_sentence(doc_a.get('summary') or {})}",
-        f"- **B:** {name_b}: {bp._failed_sentence(doc_b.get('summary') or {})}",
+        f"- **A:** {name_a}: {failed_sentence(doc_a.get('summary') or {})}",
+        f"- **B:** {name_b}: {failed_sentence(doc_b.get('summary') or {})}",
         f"- better/worse: change beyond {threshold:g}% in the good/bad direction "
         "(throughput up, latency and failures down)",
         "",
     ]
-    data: dict[str, object] = {"a": name_a, "b": name_b, "points": []}
+    points: list[dict] = []
+    data: dict[str, object] = {"a": name_a, "b": name_b, "points": points}
     for key in both:
         pa, pb = a[key], b[key]
         md += [
@@ -137,8 +138,8 @@ def compare(
                 verdict,
             ]
             if metric == "failed_requests":
-                cells[1] = bp._red(_fmt(va)) if va else _fmt(va)
-                cells[2] = bp._red(_fmt(vb)) if vb else _fmt(vb)
+                cells[1] = red(_fmt(va)) if va else _fmt(va)
+                cells[2] = red(_fmt(vb)) if vb else _fmt(vb)
             md.append("| " + " | ".join(cells) + " |")
             rows.append(
                 {
@@ -152,9 +153,9 @@ def compare(
             )
         if pa["truncated"] or pb["truncated"]:
             text = f"truncated result blocks: A {pa['truncated']}, B {pb['truncated']}"
-            md.append("\n" + bp._red(text))
+            md.append("\n" + red(text))
         md.append("")
-        data["points"].append({"preset": key[0], "concurrency": key[1], "metrics": rows})
+        points.append({"preset": key[0], "concurrency": key[1], "metrics": rows})
     only_a = sorted(set(a) - set(b))
     only_b = sorted(set(b) - set(a))
     if only_a or only_b:

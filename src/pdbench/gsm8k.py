@@ -28,6 +28,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -82,7 +83,7 @@ def prompts(rows: list[dict], num_questions: int, num_shots: int) -> tuple[list[
 def _generate(
     session: requests.Session, url: str, prompt: str, max_new_tokens: int, timeout: float
 ) -> dict:
-    body = {
+    body: dict[str, Any] = {
         "text": prompt,
         "sampling_params": {"max_new_tokens": max_new_tokens, "temperature": 0, "stop": STOP},
     }

@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from pdbench import bench_parse
+from benchparse import parse_serving
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
@@ -78,9 +78,8 @@ def main(ns: argparse.Namespace) -> int:
         "jsonl": str(ns.jsonl),
         "seconds": round(time.time() - started, 1),
     }
-    bp = bench_parse()
     try:
-        rows = bp._parse_serving(ns.log.read_text(errors="replace"), str(ns.log))
+        rows = parse_serving(ns.log.read_text(errors="replace"), str(ns.log))
     except ValueError as exc:
         rows = []
         summary["error"] = str(exc)

@@ -28,9 +28,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from benchparse import (  # noqa: E402
+    failed_sentence,
+    gsm8k_markdown,
+    red,
+    summarize,
+    to_markdown,
+)
 from matplotlib.ticker import FuncFormatter  # noqa: E402
-
-from pdbench import bench_parse  # noqa: E402
 
 PLOTS = {
     "throughput": "throughput_vs_concurrency.png",
@@ -280,11 +285,10 @@ def _meta_lines(meta: dict) -> list[str]:
 
 def write(doc: dict, out_dir: Path, meta: dict | None = None, title: str | None = None) -> dict:
     """Draw the plots and write ``report.md``; return the paths written."""
-    bp = bench_parse()
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = meta or doc.get("meta") or {}
     runs = doc.get("runs", [])
-    summary = doc.get("summary") or bp._summary(runs, doc.get("gsm8k"))
+    summary = doc.get("summary") or summarize(runs, doc.get("gsm8k"))
     data = series(runs)
     written: dict[str, str] = {}
     if data:
@@ -295,10 +299,10 @@ def write(doc: dict, out_dir: Path, meta: dict | None = None, title: str | None 
     title = title or f"Benchmark report {meta.get('run_id', '')}".strip()
     md = [f"# {title}", ""]
     md += _meta_lines(meta)
-    md += ["", "## Failed requests", "", bp._failed_sentence(summary), ""]
+    md += ["", "## Failed requests", "", failed_sentence(summary), ""]
     for r in summary.get("runs_with_failures", []):
         md.append(
-            f"- {bp._red(str(r.get('failed_requests') or 'truncated'))} at "
+            f"- {red(str(r.get('failed_requests') or 'truncated'))} at "
             f"{r.get('preset') or ''} concurrency {r.get('max_concurrency')} "
             f"({r.get('source')}:{r.get('line')})"
         )
@@ -311,7 +315,7 @@ def write(doc: dict, out_dir: Path, meta: dict | None = None, title: str | None 
                 "below is what it measures (about 0), reported as measured.",
                 "",
             ]
-        md += [bp._gsm8k_markdown(gsm)]
+        md += [gsm8k_markdown(gsm)]
     if runs:
         md += ["", "## Serving sweep (sglang.bench_serving)", ""]
         if data:
@@ -323,7 +327,7 @@ def write(doc: dict, out_dir: Path, meta: dict | None = None, title: str | None 
                 f"![Throughput vs latency]({PLOTS['tradeoff']})",
                 "",
             ]
-        md += [bp._to_markdown(runs)]
+        md += [to_markdown(runs)]
         md += [
             "Latency columns: mean / median (p50) / p99 in milliseconds, as bench_serving "
             "printed them (its block rounds to 2 decimals; TPOT and p99 E2E come from its "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -34,3 +36,21 @@ def test_bench_results_and_gsm8k_on_strings():
     with pytest.raises(AnsibleFilterError, match="truncated"):
         bench.bench_results((FIX / "sglang-0.4.0.post2_issue2805-truncated.log").read_text())
     assert bench.bench_gsm8k("Accuracy: 0.5\nInvalid: 0.1\n")[0]["invalid"] == 0.1
+
+
+def test_every_filter_has_its_doc_file_and_ansible_doc_renders_it():
+    filter_dir = Path(bench.__file__).resolve().parent
+    names = sorted(bench.FilterModule().filters())
+    for name in names:
+        text = (filter_dir / f"{name}.yml").read_text()
+        assert text.startswith("---\n"), name
+    ansible_doc = Path(sys.executable).parent / "ansible-doc"
+    proc = subprocess.run([str(ansible_doc), "-t", "filter", "--json",
+                           *(f"inferops.disagg.{n}" for n in names)],
+                          capture_output=True, text=True, timeout=300, check=True)
+    docs = json.loads(proc.stdout)
+    for name in names:
+        entry = docs[f"inferops.disagg.{name}"]
+        assert entry["doc"]["name"] == name
+        assert entry["doc"]["filename"].endswith(f"/plugins/filter/{name}.yml")
+        assert "_input" in entry["doc"]["options"] and entry["examples"] and entry["return"]

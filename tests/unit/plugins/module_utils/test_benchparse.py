@@ -1,7 +1,9 @@
-"""Tables for the benchmark parser on recorded logs (tests/fixtures/bench/SOURCES.md)."""
+"""Tables for the benchmark parser (the public ``benchparse`` module_utils API) on recorded logs
+(tests/fixtures/bench/SOURCES.md)."""
 
 from __future__ import annotations
 
+import ast
 import csv
 import io
 import json
@@ -14,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[4] / ".cache" / "collections"))
 
-from ansible_collections.inferops.disagg.plugins.module_utils import _bench_parse as bp  # noqa: E402
+from ansible_collections.inferops.disagg.plugins.module_utils import benchparse as bp  # noqa: E402
 
 FIX = Path(__file__).resolve().parents[3] / "fixtures" / "bench"
 REC = FIX / "rehearsal-0.5.2"
@@ -25,7 +27,7 @@ def text(name: str) -> str:
 
 
 def serving(name: str, **kw) -> list[dict]:
-    return bp._parse_serving(text(name), name, **kw)
+    return bp.parse_serving(text(name), name, **kw)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,12 +129,12 @@ RECORDED = sorted(p.relative_to(FIX).as_posix() for p in FIX.rglob("*.log")
 @pytest.mark.parametrize("name", RECORDED)
 def test_parsed_numbers_equal_the_printed_numbers(name):
     log = text(name)
-    rows = bp._parse_serving(log, name)
+    rows = bp.parse_serving(log, name)
     blocks = printed_pairs(log)
     assert len(rows) == len(blocks) > 0
     for row, block in zip(rows, blocks, strict=True):
         for label, raw in block.items():
-            key, _kind = bp._key_for(label)
+            key, _kind = bp.key_for(label)
             value = row[key]
             if raw == "inf":
                 assert value == math.inf
@@ -147,9 +149,9 @@ def test_parsed_numbers_equal_the_printed_numbers(name):
 
 @pytest.mark.parametrize("stem", ["con2_tqdm", "con8", "con32_ratio05", "failures"])
 def test_block_and_output_file_record_are_the_same_run(stem):
-    row = bp._parse_serving((REC / f"{stem}.log").read_text(), stem)[0]
-    rec = bp._parse_jsonl((REC / f"{stem}.jsonl").read_text(), stem)[0]
-    merged = bp._merge(row, rec)
+    row = bp.parse_serving((REC / f"{stem}.log").read_text(), stem)[0]
+    rec = bp.parse_jsonl((REC / f"{stem}.jsonl").read_text(), stem)[0]
+    merged = bp.merge_record(row, rec)
     assert merged["mismatches"] == []
     # the record adds what 0.5.2's block does not print
     for key in ("mean_tpot_ms", "median_tpot_ms", "p99_tpot_ms", "p99_e2e_latency_ms"):
@@ -160,17 +162,17 @@ def test_block_and_output_file_record_are_the_same_run(stem):
 
 
 def test_records_of_another_run_are_reported_as_mismatches():
-    row = bp._parse_serving((REC / "con8.log").read_text(), "con8")[0]
-    rec = bp._parse_jsonl((REC / "con2_tqdm.jsonl").read_text(), "x")[0]
+    row = bp.parse_serving((REC / "con8.log").read_text(), "con8")[0]
+    rec = bp.parse_jsonl((REC / "con2_tqdm.jsonl").read_text(), "x")[0]
     assert {"max_concurrency", "duration_s", "output_throughput"} <= set(
-        bp._merge(row, rec)["mismatches"])
+        bp.merge_record(row, rec)["mismatches"])
 
 
 # ---------------------------------------------------------------------------------------------
 # Context: markers, Namespace, failed requests
 # ---------------------------------------------------------------------------------------------
 def test_pdbench_point_marker_and_namespace_give_the_run_context():
-    row = bp._parse_serving((REC / "con8.log").read_text(), "con8")[0]
+    row = bp.parse_serving((REC / "con8.log").read_text(), "con8")[0]
     assert (row["isl"], row["osl"], row["max_concurrency"], row["num_prompts"]) == (48, 24, 8, 16)
     assert (row["model"], row["xp"], row["yd"], row["job"]) == ("rehearsal-tiny", 1, 1, "fixture")
     assert (row["preset"], row["iteration"]) == ("tiny", 1)
@@ -179,14 +181,14 @@ def test_pdbench_point_marker_and_namespace_give_the_run_context():
 
 
 def test_failed_requests_are_prompts_minus_successful():
-    row = bp._parse_serving((REC / "failures.log").read_text(), "failures.log")[0]
+    row = bp.parse_serving((REC / "failures.log").read_text(), "failures.log")[0]
     assert (row["num_prompts"], row["successful_requests"], row["failed_requests"]) == (12, 9, 3)
-    md = bp._to_markdown([row])
+    md = bp.to_markdown([row])
     assert '<span style="color:red">**3 FAILED**</span>' in md
-    summary = bp._summary([row])
+    summary = bp.summarize([row])
     assert summary["failed_requests"] == 3
     assert summary["runs_with_failures"][0]["failed_requests"] == 3
-    assert 'color:red' in bp._failed_sentence(summary)
+    assert 'color:red' in bp.failed_sentence(summary)
 
 
 def test_seed_e1_markers():
@@ -195,7 +197,7 @@ def test_seed_e1_markers():
         (64, 32, 4, 16), (64, 32, 16, 32)]
     assert all(r["model"] == "rehearsal-tiny" and r["xp"] == 1 and r["yd"] == 1
                and r["job"] == "fixture" and r["failed_requests"] == 0 for r in rows)
-    assert bp._to_csv(rows).splitlines()[1].startswith("rehearsal-tiny,1p1d,64,32,4,,16,")
+    assert bp.to_csv(rows).splitlines()[1].startswith("rehearsal-tiny,1p1d,64,32,4,,16,")
 
 
 def test_seed_e2_log_iterations_and_test_run():
@@ -206,7 +208,7 @@ def test_seed_e2_log_iterations_and_test_run():
     sweep = [(r["iteration"], r["isl"], r["osl"], r["max_concurrency"]) for r in rows[1:]]
     assert sweep == [(i, isl, 24, c) for i in (1, 2) for isl in (48, 96) for c in (2, 8)]
     assert all(r["num_prompts"] == 16 and r["failed_requests"] == 0 for r in rows)
-    doc = bp._collect([(name, text(name))])
+    doc = bp.collect([(name, text(name))])
     assert len(doc["runs"]) == 8 and len(doc["warmup"]) == 1
     assert doc["summary"]["warmup_runs"] == 1
 
@@ -215,7 +217,7 @@ def test_output_error_lines_are_counted():
     log = (REC / "con8.log").read_text()
     head, block = log.split("\n\n====", 1)
     noisy = head + "\noutput.error='Traceback (most recent call last):\\n ...'\n\n====" + block
-    assert bp._parse_serving(noisy, "x")[0]["error_lines"] == 1
+    assert bp.parse_serving(noisy, "x")[0]["error_lines"] == 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,8 +249,8 @@ NOISE = [
                                     "sglang-0.5.x-late_jiewcc-notes.md",
                                     "sglang-0.3-era_dlora-results.md"])
 def test_noise_does_not_change_the_numbers(name, mutate, source):
-    clean = bp._parse_serving(text(source), "x")
-    noisy = bp._parse_serving(mutate(text(source)), "x")
+    clean = bp.parse_serving(text(source), "x")
+    noisy = bp.parse_serving(mutate(text(source)), "x")
     drop = ("noise_lines", "source", "line", "closed")
     assert [{k: v for k, v in r.items() if k not in drop} for r in noisy] == \
         [{k: v for k, v in r.items() if k not in drop} for r in clean]
@@ -260,7 +262,7 @@ def test_noise_does_not_change_the_numbers(name, mutate, source):
 def test_recorded_truncated_block_names_where_it_stops():
     with pytest.raises(ValueError, match=r"truncated 'Serving Benchmark Result' block at "
                        r"x\.log:6: it stops after 'Median TTFT \(ms\):' \(line 24\)"):
-        bp._parse_serving(text("sglang-0.4.0.post2_issue2805-truncated.log"), "x.log")
+        bp.parse_serving(text("sglang-0.4.0.post2_issue2805-truncated.log"), "x.log")
 
 
 def _block_lines(log: str) -> tuple[list[str], int, int]:
@@ -282,7 +284,7 @@ def test_a_log_cut_inside_the_block_is_an_error(cut):
     truncated = "\n".join(lines[:cut_at]) + "\n"
     missing_core = True
     try:
-        rows = bp._parse_serving(truncated, "cut.log")
+        rows = bp.parse_serving(truncated, "cut.log")
     except ValueError as exc:
         assert "truncated" in str(exc) and "cut.log" in str(exc)
     else:
@@ -297,25 +299,25 @@ def test_a_cut_in_the_middle_of_a_value_line_is_an_error():
     lines, start, _ = _block_lines((REC / "con8.log").read_text())
     cut = "\n".join(lines[: start + 20]) + "\nMean ITL (ms):"
     with pytest.raises(ValueError, match=r"stops after 'Mean ITL \(ms\):'"):
-        bp._parse_serving(cut, "x")
+        bp.parse_serving(cut, "x")
 
 
 def test_next_run_before_the_closing_line_is_an_error():
     lines, start, _ = _block_lines((REC / "con8.log").read_text())
     log = "\n".join(lines[: start + 8]) + "\n" + (REC / "con2_tqdm.log").read_text()
     with pytest.raises(ValueError, match="truncated"):
-        bp._parse_serving(log, "x")
-    rows = bp._parse_serving(log, "x", strict=False)
+        bp.parse_serving(log, "x")
+    rows = bp.parse_serving(log, "x", strict=False)
     assert "truncated" in rows[0]["error"] and rows[1]["successful_requests"] == 16
-    assert "truncated" in bp._to_markdown(rows).split("\n")[2]
-    assert bp._summary(rows)["truncated_blocks"] == 1
+    assert "truncated" in bp.to_markdown(rows).split("\n")[2]
+    assert bp.summarize(rows)["truncated_blocks"] == 1
 
 
 # ---------------------------------------------------------------------------------------------
 # JSONL, GSM8K
 # ---------------------------------------------------------------------------------------------
 def test_jsonl_record_keys():
-    rec = bp._parse_jsonl((REC / "failures.jsonl").read_text(), "f.jsonl")[0]
+    rec = bp.parse_jsonl((REC / "failures.jsonl").read_text(), "f.jsonl")[0]
     assert rec["successful_requests"] == 9 and rec["isl"] == 33000 and rec["osl"] == 32
     assert rec["request_rate"] == math.inf and rec["max_concurrency"] == 4
     assert rec["total_throughput_derived"] is True  # 0.5.2 writes no total_throughput
@@ -327,7 +329,7 @@ def test_jsonl_record_keys():
 ])
 def test_bad_jsonl(content, message):
     with pytest.raises(ValueError, match=message):
-        bp._parse_jsonl(content, "f")
+        bp.parse_jsonl(content, "f")
 
 
 GSM8K = [
@@ -344,7 +346,7 @@ GSM8K = [
 
 @pytest.mark.parametrize(("name", "expected"), GSM8K, ids=[g[0] for g in GSM8K])
 def test_gsm8k_result_lines(name, expected):
-    rows = bp._parse_gsm8k(text(name), name)
+    rows = bp.parse_gsm8k(text(name), name)
     assert [{k: v for k, v in r.items() if k not in ("source", "line")} for r in rows] == expected
 
 
@@ -357,13 +359,13 @@ def test_gsm8k_result_lines(name, expected):
     ("trace", "rate", "trace"), ("20.0", "rate", 20.0), ("sglang-oai", "str", "sglang-oai"),
 ])
 def test_number(raw, kind, expected):
-    assert bp._number(raw, kind, "w") == expected
+    assert bp.parse_number(raw, kind, "w") == expected
 
 
 @pytest.mark.parametrize(("raw", "kind"), [("abc", "float"), ("1.5", "int"), ("", "int")])
 def test_number_errors(raw, kind):
     with pytest.raises(ValueError, match="w: .* is not a number"):
-        bp._number(raw, kind, "w")
+        bp.parse_number(raw, kind, "w")
 
 
 SEED = [8, 16, 32, 64, 128, 256, 512, 1024]
@@ -371,7 +373,7 @@ PRESETS = [{"name": "1k1k", "isl": 1024, "osl": 1024}, {"name": "8k1k", "isl": 8
 
 
 def test_sweep_plan_matches_the_seed():
-    points = bp._sweep_points(SEED, PRESETS, iterations=2)
+    points = bp.sweep_points(SEED, PRESETS, iterations=2)
     assert len(points) == 2 * 2 * 8
     assert [p["num_prompts"] for p in points[:8]] == [16, 32, 64, 128, 256, 512, 1024, 2048]
     assert [(p["iteration"], p["preset"]) for p in points[::8]] == [
@@ -382,7 +384,7 @@ def test_sweep_plan_matches_the_seed():
 @pytest.mark.parametrize(("con", "factor", "minimum", "expected"), [
     (1, 2, 16, 16), (8, 2, 16, 16), (9, 2, 16, 18), (512, 2, 16, 1024), (4, 3, 1, 12)])
 def test_prompts_for(con, factor, minimum, expected):
-    assert bp._prompts_for(con, factor, minimum) == expected
+    assert bp.prompts_for(con, factor, minimum) == expected
 
 
 @pytest.mark.parametrize(("cons", "presets", "iterations", "message"), [
@@ -399,12 +401,12 @@ def test_prompts_for(con, factor, minimum, expected):
 ])
 def test_sweep_plan_errors(cons, presets, iterations, message):
     with pytest.raises(ValueError, match=message):
-        bp._sweep_points(cons, presets, iterations)
+        bp.sweep_points(cons, presets, iterations)
 
 
 def test_csv_starts_with_the_seed_parser_columns():
     rows = serving("seed-e1_benchmark_fixture_CONCURRENCY.log")
-    table = list(csv.reader(io.StringIO(bp._to_csv(rows))))
+    table = list(csv.reader(io.StringIO(bp.to_csv(rows))))
     assert table[0][:16] == [
         "Model", "xP_yD", "ISL", "OSL", "Concurrency", "Prompts_Group", "Total_Prompts",
         "Total_Input_Tokens", "Total_Output_Tokens", "Request_Throughput_req_s",
@@ -422,7 +424,7 @@ def test_csv_starts_with_the_seed_parser_columns():
 def test_collect_pairs_logs_with_records_and_skips_foreign_jsonl():
     files = [(f"rehearsal-0.5.2/{p.name}", p.read_text()) for p in sorted(REC.iterdir())]
     files.append(("gsm8k/gsm8k_details.jsonl", '{"index": 0, "label": 3, "pred": null}\n'))
-    doc = bp._collect(files)
+    doc = bp.collect(files)
     assert len(doc["runs"]) == 4 and len(doc["gsm8k"]) == 1
     assert all(r.get("jsonl_source") and r["mismatches"] == [] for r in doc["runs"])
     assert doc["summary"]["skipped_files"] == ["gsm8k/gsm8k_details.jsonl"]
@@ -430,21 +432,21 @@ def test_collect_pairs_logs_with_records_and_skips_foreign_jsonl():
     # sorted by input/output length, preset, iteration, then concurrency
     assert [(r["preset"], r["max_concurrency"]) for r in doc["runs"]] == [
         ("tiny", 2), ("tiny", 8), ("mixed", 32), ("overlong", 4)]
-    json.dumps(bp._json_safe(doc), allow_nan=False)  # strict JSON (request_rate inf)
-    md = bp._document_markdown(doc)
+    json.dumps(bp.json_safe(doc), allow_nan=False)  # strict JSON (request_rate inf)
+    md = bp.document_markdown(doc)
     assert "3 failed request(s) of 108 in 4 run(s)" in md and "## GSM8K" in md
 
 
 def test_collect_warns_when_records_do_not_pair():
     log = (REC / "con8.log").read_text()
     rec = (REC / "con8.jsonl").read_text()
-    doc = bp._collect([("a.log", log), ("a.jsonl", rec + rec)])
+    doc = bp.collect([("a.log", log), ("a.jsonl", rec + rec)])
     assert "2 JSONL record(s) for 1 result block(s)" in doc["summary"]["warnings"][0]
 
 
 def test_zero_failures_sentence():
-    doc = bp._collect([("a.log", (REC / "con8.log").read_text())])
-    assert bp._failed_sentence(doc["summary"]) == (
+    doc = bp.collect([("a.log", (REC / "con8.log").read_text())])
+    assert bp.failed_sentence(doc["summary"]) == (
         "**0 failed requests** of 16 in 1 run(s), concurrency up to 8.")
 
 
@@ -454,7 +456,7 @@ SWEEP = FIX / "rehearsal-0.5.2-sweep-1024"
 @pytest.mark.parametrize("preset", ["s64-32", "s256-32"])
 def test_recorded_1024_concurrency_runs_have_no_failed_request(preset):
     log = (SWEEP / f"{preset}_con1024.log").read_text()
-    doc = bp._collect([(f"{preset}.log", log),
+    doc = bp.collect([(f"{preset}.log", log),
                        (f"{preset}.jsonl", (SWEEP / f"{preset}_con1024.jsonl").read_text())])
     (row,) = doc["runs"]
     assert (row["max_concurrency"], row["num_prompts"], row["successful_requests"]) == (
@@ -470,3 +472,55 @@ def test_recorded_sweep_table_has_16_runs_and_no_failure():
     assert {r["Failed_Requests"] for r in rows} == {"0"}
     assert sorted({int(r["Concurrency"]) for r in rows}) == [8, 16, 32, 64, 128, 256, 512, 1024]
     assert all(r["Successful_Requests"] == r["Total_Prompts"] for r in rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# The public API: what the module, the filters, pdbench and the tests may use
+# ---------------------------------------------------------------------------------------------
+REPO = Path(__file__).resolve().parents[4]
+PACKAGE = REPO / "plugins" / "module_utils" / "benchparse"
+
+
+def test_the_package_exports_public_names_only():
+    assert bp.__all__ and all(not name.startswith("_") for name in bp.__all__)
+    assert all(hasattr(bp, name) for name in bp.__all__)
+    assert {"collect", "parse_serving", "parse_jsonl", "parse_gsm8k", "to_csv",
+            "document_markdown", "json_safe", "sweep_points"} <= set(bp.__all__)
+
+
+def _imports(path: Path) -> list[ast.ImportFrom]:
+    return [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.ImportFrom)]
+
+
+def test_package_modules_import_each_other_relatively_and_publicly():
+    for path in sorted(PACKAGE.glob("*.py")):
+        for node in _imports(path):
+            if node.module == "__future__":
+                continue
+            if node.level == 0:
+                # only the standard library: no absolute import of the collection or benchparse
+                assert not (node.module or "").startswith(("ansible", "benchparse")), path
+                continue
+            assert all(not a.name.startswith("_") for a in node.names), (path.name, node.module)
+
+
+CONSUMERS = [
+    REPO / "plugins" / "modules" / "bench_parse.py",
+    REPO / "plugins" / "filter" / "bench.py",
+    *sorted((REPO / "src" / "pdbench").glob("*.py")),
+    *sorted((REPO / "tests" / "unit" / "bench").glob("*.py")),
+]
+
+
+@pytest.mark.parametrize("path", CONSUMERS, ids=lambda p: p.relative_to(REPO).as_posix())
+def test_consumers_use_only_public_names(path):
+    source = path.read_text()
+    assert "_bench_parse" not in source and "spec_from_file_location" not in source
+    for node in _imports(path):
+        if (node.module or "").split(".")[-1] == "benchparse":
+            assert all(not a.name.startswith("_") for a in node.names), (path.name, node.module)
+
+
+def test_this_file_uses_only_public_names():
+    used = set(re.findall(r"\bbp\.(\w+)", Path(__file__).read_text())) - {"__all__"}
+    assert used and all(not name.startswith("_") for name in used), sorted(used)

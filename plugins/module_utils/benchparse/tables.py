@@ -1,0 +1,280 @@
+# Copyright (c) inferops.disagg contributors
+# Apache License 2.0 (see LICENSE)
+"""Tables and rendering of parsed runs: CSV columns, strict JSON, Markdown, the summary."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+# (CSV column, key) -- the seed's benchmark_parser.py columns first, in its order.
+SEED_COLUMNS = [
+    ("Model", "model"),
+    ("xP_yD", "xp_yd"),
+    ("ISL", "isl"),
+    ("OSL", "osl"),
+    ("Concurrency", "max_concurrency"),
+    ("Prompts_Group", "prompts_per_group"),
+    ("Total_Prompts", "num_prompts"),
+    ("Total_Input_Tokens", "total_input_tokens"),
+    ("Total_Output_Tokens", "total_output_tokens"),
+    ("Request_Throughput_req_s", "request_throughput"),
+    ("Input_Token_Throughput_tok_s", "input_throughput"),
+    ("Output_Token_Throughput_tok_s", "output_throughput"),
+    ("Total_Token_Throughput_tok_s", "total_throughput"),
+    ("Mean_E2E_Latency_ms", "mean_e2e_latency_ms"),
+    ("Mean_TTFT_ms", "mean_ttft_ms"),
+    ("Mean_ITL_ms", "mean_itl_ms"),
+]
+EXTRA_COLUMNS = [
+    ("Preset", "preset"),
+    ("Iteration", "iteration"),
+    ("Successful_Requests", "successful_requests"),
+    ("Failed_Requests", "failed_requests"),
+    ("Duration_s", "duration_s"),
+    ("Median_E2E_Latency_ms", "median_e2e_latency_ms"),
+    ("P99_E2E_Latency_ms", "p99_e2e_latency_ms"),
+    ("Median_TTFT_ms", "median_ttft_ms"),
+    ("P99_TTFT_ms", "p99_ttft_ms"),
+    ("Median_ITL_ms", "median_itl_ms"),
+    ("P95_ITL_ms", "p95_itl_ms"),
+    ("P99_ITL_ms", "p99_itl_ms"),
+    ("Max_ITL_ms", "max_itl_ms"),
+    ("Mean_TPOT_ms", "mean_tpot_ms"),
+    ("Median_TPOT_ms", "median_tpot_ms"),
+    ("P99_TPOT_ms", "p99_tpot_ms"),
+    ("Measured_Concurrency", "measured_concurrency"),
+    ("Backend", "backend"),
+    ("Error", "error"),
+    ("Source", "source"),
+    ("Line", "line"),
+]
+COLUMNS = SEED_COLUMNS + EXTRA_COLUMNS
+
+_RUN_HEAD = [
+    "Preset",
+    "ISL/OSL",
+    "Conc.",
+    "Prompts",
+    "OK",
+    "Failed",
+    "Duration (s)",
+    "Req/s",
+    "In tok/s",
+    "Out tok/s",
+    "Total tok/s",
+    "TTFT ms mean / p50 / p99",
+    "ITL ms mean / p50 / p99",
+    "TPOT ms mean / p50 / p99",
+    "E2E ms mean / p50 / p99",
+]
+_GSM8K_HEAD = [
+    "Source",
+    "Questions",
+    "Shots",
+    "Accuracy",
+    "Invalid",
+    "Latency (s)",
+    "Output tok/s",
+    "Failed requests",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# CSV and JSON
+# --------------------------------------------------------------------------------------------
+def _cell(row: dict, key: str) -> object:
+    """A CSV cell: ``xp_yd`` as ``<x>p<y>d``, infinity as ``inf``."""
+    if key == "xp_yd":
+        return f"{row['xp']}p{row['yd']}d" if "xp" in row and "yd" in row else None
+    value = row.get(key)
+    if isinstance(value, float) and math.isinf(value):
+        return "inf"
+    return value
+
+
+def to_csv(rows: list[dict]) -> str:
+    """CSV with :data:`COLUMNS`; numbers unformatted (as parsed), empty where unknown."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([c for c, _ in COLUMNS])
+    for row in rows:
+        writer.writerow(["" if (v := _cell(row, k)) is None else v for _, k in COLUMNS])
+    return buf.getvalue()
+
+
+def json_safe(value: object) -> object:
+    """Replace non-finite floats (``request_rate: inf``) so the JSON is strict.
+
+    Works through dicts and lists; ``inf``/``-inf``/``nan`` become those strings.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return "inf" if value > 0 else ("-inf" if value < 0 else "nan")
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Markdown
+# --------------------------------------------------------------------------------------------
+def _fmt(value: object, digits: int = 2) -> str:
+    """A Markdown cell: ``-`` when unknown, floats with ``digits`` decimals."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return "inf" if math.isinf(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def _trio(row: dict, metric: str) -> str:
+    """``mean / median / p99`` of a latency metric."""
+    parts = [
+        row.get(f"mean_{metric}_ms"),
+        row.get(f"median_{metric}_ms"),
+        row.get(f"p99_{metric}_ms"),
+    ]
+    return " / ".join(_fmt(p) for p in parts)
+
+
+def red(text: str) -> str:
+    """``text`` in bold red (HTML inside Markdown)."""
+    return f'<span style="color:red">**{text}**</span>'
+
+
+def _failed_cell(row: dict) -> str:
+    """``truncated``/``N FAILED`` in red, ``0``, or ``?`` when unknown."""
+    if row.get("error"):
+        return red("truncated")
+    failed = row.get("failed_requests")
+    if failed is None:
+        return "?"
+    return red(f"{failed} FAILED") if failed else "0"
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _run_cells(r: dict) -> list[str]:
+    """The cells of one run in :func:`to_markdown`."""
+    preset = str(r.get("preset") or r.get("model") or "")
+    if r.get("iteration") is not None:
+        preset += f" #{r['iteration']}"
+    return [
+        preset,
+        f"{_fmt(r.get('isl'))}/{_fmt(r.get('osl'))}",
+        _fmt(r.get("max_concurrency")),
+        _fmt(r.get("num_prompts")),
+        _fmt(r.get("successful_requests")),
+        _failed_cell(r),
+        _fmt(r.get("duration_s")),
+        _fmt(r.get("request_throughput")),
+        _fmt(r.get("input_throughput")),
+        _fmt(r.get("output_throughput")),
+        _fmt(r.get("total_throughput")),
+        _trio(r, "ttft"),
+        _trio(r, "itl"),
+        _trio(r, "tpot"),
+        _trio(r, "e2e_latency"),
+    ]
+
+
+def to_markdown(rows: list[dict]) -> str:
+    """A Markdown table of the runs; failed requests and truncated blocks in red."""
+    return _table(_RUN_HEAD, [_run_cells(r) for r in rows])
+
+
+def _gsm8k_cells(r: dict) -> list[str]:
+    """The cells of one GSM8K result in :func:`gsm8k_markdown`."""
+    failed = r.get("failed_requests")
+    return [
+        f"{r.get('source')}:{r.get('line')}",
+        _fmt(r.get("num_questions")),
+        _fmt(r.get("num_shots")),
+        _fmt(r.get("accuracy"), 3),
+        _fmt(r.get("invalid"), 3),
+        _fmt(r.get("latency_s"), 3),
+        _fmt(r.get("output_throughput"), 3),
+        red(f"{failed} FAILED") if failed else _fmt(failed),
+    ]
+
+
+def gsm8k_markdown(rows: list[dict]) -> str:
+    """A Markdown table of GSM8K results."""
+    return _table(_GSM8K_HEAD, [_gsm8k_cells(r) for r in rows])
+
+
+# --------------------------------------------------------------------------------------------
+# summary
+# --------------------------------------------------------------------------------------------
+def _failure_entry(r: dict) -> dict:
+    """What the summary says about one run with failures."""
+    return {
+        "source": r.get("source"),
+        "line": r.get("line"),
+        "preset": r.get("preset"),
+        "max_concurrency": r.get("max_concurrency"),
+        "failed_requests": r.get("failed_requests"),
+        "error": r.get("error"),
+    }
+
+
+def summarize(rows: list[dict], gsm8k: list[dict] | None = None) -> dict:
+    """Totals: runs, requests, failed requests, and which runs failed or were truncated."""
+    failed_runs = [r for r in rows if r.get("error") or r.get("failed_requests")]
+    unknown = [r for r in rows if not r.get("error") and r.get("failed_requests") is None]
+    return {
+        "runs": len(rows),
+        "requests": sum(
+            int(r.get("num_prompts") or r.get("successful_requests") or 0) for r in rows
+        ),
+        "successful_requests": sum(int(r.get("successful_requests") or 0) for r in rows),
+        "failed_requests": sum(int(r.get("failed_requests") or 0) for r in rows),
+        "truncated_blocks": sum(1 for r in rows if r.get("error")),
+        "runs_with_failures": [_failure_entry(r) for r in failed_runs],
+        "runs_with_unknown_failures": len(unknown),
+        "max_concurrency": max(
+            (int(r["max_concurrency"]) for r in rows if r.get("max_concurrency")), default=None
+        ),
+        "gsm8k_runs": len(gsm8k or []),
+    }
+
+
+def failed_sentence(summary: dict) -> str:
+    """One line that says how many requests failed, red when any did."""
+    failed, runs = summary.get("failed_requests", 0), summary.get("runs", 0)
+    truncated = summary.get("truncated_blocks", 0)
+    total = summary.get("requests", 0)
+    top = summary.get("max_concurrency")
+    where = f", concurrency up to {top}" if top else ""
+    if failed or truncated:
+        text = f"{failed} failed request(s) of {total} in {runs} run(s){where}"
+        if truncated:
+            text += f"; {truncated} run(s) with a truncated result block"
+        return red(text)
+    unknown = summary.get("runs_with_unknown_failures", 0)
+    if unknown:
+        return (
+            f"{unknown} of {runs} run(s) do not say how many prompts they sent, so failed "
+            "requests are unknown for them"
+        )
+    return f"**0 failed requests** of {total} in {runs} run(s){where}."
+
+
+def document_markdown(doc: dict, title: str = "Benchmark results") -> str:
+    """``bench.md``: the failed-request line, the sweep table, the GSM8K table, warnings."""
+    parts = [f"# {title}", "", failed_sentence(doc["summary"]), ""]
+    if doc.get("runs"):
+        parts += ["## bench_serving runs", "", to_markdown(doc["runs"])]
+    if doc.get("gsm8k"):
+        parts += ["## GSM8K", "", gsm8k_markdown(doc["gsm8k"])]
+    for w in doc["summary"].get("warnings", []):
+        parts.append(f"- warning: {w}")
+    return "\n".join(parts).rstrip() + "\n"
