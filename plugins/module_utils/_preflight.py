@@ -68,6 +68,8 @@ DEFAULTS: dict = {
     "kv_min_gbps": 1,
     "kv_ib_min_gbps": 0,
 }
+
+
 def version_tuple(text: object) -> tuple[int, ...] | None:
     """``"6.2.2-116"`` -> ``(6, 2, 2)``; None when there is no leading number."""
     match = re.match(r"^\s*v?(\d+(?:\.\d+)*)", str(text or ""))
@@ -102,7 +104,7 @@ def evaluate_gpu(host: str, result: object, t: dict) -> list[dict]:
     failed = _module_failed(result)
     if failed:
         return [finding(host, "gpu.facts", failed, "GPU facts from amd-smi, rocm-smi or sysfs",
-                         "see the message; run the named command by hand on the host")]
+                        "see the message; run the named command by hand on the host")]
     facts = _facts(result, "amdgpu")
     gpus = facts.get("gpus", [])
     out = []
@@ -110,32 +112,32 @@ def evaluate_gpu(host: str, result: object, t: dict) -> list[dict]:
     if t["gpu_require_amd_smi"] and not tools.get("amd_smi"):
         fell = facts.get("source") or "none"
         out.append(finding(host, "gpu.amd_smi", f"amd-smi absent (facts from {fell})",
-                            "amd-smi on PATH or in /opt/rocm/bin",
-                            "install amd-smi-lib from the ROCm repository "
-                            "(apt-get install amd-smi-lib) or set preflight_gpu_require_amd_smi: "
-                            "false"))
+                           "amd-smi on PATH or in /opt/rocm/bin",
+                           "install amd-smi-lib from the ROCm repository "
+                           "(apt-get install amd-smi-lib) or set preflight_gpu_require_amd_smi: "
+                           "false"))
     if t["gpu_count"] is not None and len(gpus) != int(t["gpu_count"]):
         present = ", ".join(g.get("bdf") or f"gpu{g.get('index')}" for g in gpus) or "none"
         out.append(finding(host, "gpu.count", f"{len(gpus)} GPUs ({present})",
-                            f"{t['gpu_count']} GPUs",
-                            "look for the missing GPU in `dmesg | grep -i amdgpu` and `lspci -d "
-                            "1002:`; reseat or replace it, or map all /dev/dri nodes into the "
-                            "container"))
+                           f"{t['gpu_count']} GPUs",
+                           "look for the missing GPU in `dmesg | grep -i amdgpu` and `lspci -d "
+                           "1002:`; reseat or replace it, or map all /dev/dri nodes into the "
+                           "container"))
     if t["gpu_product"]:
         bad = sorted({str(g.get("product")) for g in gpus if g.get("product") is not None
                       and t["gpu_product"].lower() not in str(g["product"]).lower()})
         if bad:
             out.append(finding(host, "gpu.product", ", ".join(bad),
-                                f"product matching {t['gpu_product']!r}",
-                                "schedule this role on hosts with the expected GPUs, or change "
-                                "preflight_gpu_product"))
+                               f"product matching {t['gpu_product']!r}",
+                               "schedule this role on hosts with the expected GPUs, or change "
+                               "preflight_gpu_product"))
     if t["gpu_gfx_target"]:
         bad = sorted({str(g["gfx_target"]) for g in gpus if g.get("gfx_target")
                       and g["gfx_target"] != t["gpu_gfx_target"]})
         if bad:
             out.append(finding(host, "gpu.gfx_target", ", ".join(bad), t["gpu_gfx_target"],
-                                "use an image built for this gfx target, or change "
-                                "preflight_gpu_gfx_target"))
+                               "use an image built for this gfx target, or change "
+                               "preflight_gpu_gfx_target"))
     if t["gpu_min_vram_gib"]:
         small = [g for g in gpus if g.get("vram_total_bytes") is not None
                  and g["vram_total_bytes"] < t["gpu_min_vram_gib"] * GIB]
@@ -143,16 +145,16 @@ def evaluate_gpu(host: str, result: object, t: dict) -> list[dict]:
             found = ", ".join(f"{g.get('bdf')} {human_bytes(g['vram_total_bytes'])}"
                               for g in small)
             out.append(finding(host, "gpu.vram", found, f">= {t['gpu_min_vram_gib']} GiB per GPU",
-                                "check the GPU partition mode (amd-smi static --partition); "
-                                "use SPX/NPS1 or lower preflight_gpu_min_vram_gib"))
+                               "check the GPU partition mode (amd-smi static --partition); "
+                               "use SPX/NPS1 or lower preflight_gpu_min_vram_gib"))
     if t["gpu_min_rocm_version"]:
         rocm = facts.get("versions", {}).get("rocm")
         have, need = version_tuple(rocm), version_tuple(t["gpu_min_rocm_version"])
         if need and (have is None or have < need):
             out.append(finding(host, "gpu.rocm_version", rocm or "unknown",
-                                f">= {t['gpu_min_rocm_version']}",
-                                "install a newer ROCm (amdgpu-install --usecase=rocm) or use an "
-                                "image that ships it"))
+                               f">= {t['gpu_min_rocm_version']}",
+                               "install a newer ROCm (amdgpu-install --usecase=rocm) or use an "
+                               "image that ships it"))
     if t["gpu_require_device_nodes"]:
         devices = facts.get("devices", {})
         missing = []
@@ -162,18 +164,18 @@ def evaluate_gpu(host: str, result: object, t: dict) -> list[dict]:
             missing.append("/dev/dri/renderD*")
         if missing:
             out.append(finding(host, "gpu.device_nodes", "missing " + ", ".join(missing),
-                                "/dev/kfd and /dev/dri/renderD* visible",
-                                "run the container with --device /dev/kfd --device /dev/dri "
-                                "--group-add video"))
+                               "/dev/kfd and /dev/dri/renderD* visible",
+                               "run the container with --device /dev/kfd --device /dev/dri "
+                               "--group-add video"))
     xgmi = facts.get("xgmi", {})
     if t["gpu_require_xgmi_full_mesh"] and xgmi.get("available") and xgmi.get("full_mesh") is False:
         links = xgmi.get("links", {})
         need = len(links) - 1
         short = sorted(f"{k} ({len(v)} peers)" for k, v in links.items() if len(v) < need)
         out.append(finding(host, "gpu.xgmi", ", ".join(short) or "partial xGMI mesh",
-                            f"every GPU linked to {need} peers over xGMI",
-                            "check `amd-smi xgmi`/`amd-smi topology` and the xGMI firmware; "
-                            "a PCIe-only link means a GPU fell off the hive"))
+                           f"every GPU linked to {need} peers over xGMI",
+                           "check `amd-smi xgmi`/`amd-smi topology` and the xGMI firmware; "
+                           "a PCIe-only link means a GPU fell off the hive"))
     return out
 
 
@@ -181,7 +183,7 @@ def evaluate_rdma(host: str, result: object, t: dict) -> list[dict]:
     failed = _module_failed(result)
     if failed:
         return [finding(host, "rdma.facts", failed, "RDMA facts from sysfs or ibv_devinfo",
-                         "see the message; run the named command by hand on the host")]
+                        "see the message; run the named command by hand on the host")]
     facts = _facts(result, "rdma")
     devices = facts.get("devices", [])
     wanted = list(t["rdma_devices"] or [])
@@ -191,34 +193,34 @@ def evaluate_rdma(host: str, result: object, t: dict) -> list[dict]:
         missing = [n for n in wanted if n not in names]
         if missing:
             out.append(finding(host, "rdma.devices", "missing " + ", ".join(missing),
-                                "RDMA devices " + ", ".join(wanted),
-                                "check `ibv_devices`/`rdma link`, the mlx5 driver, and that "
-                                "/sys/class/infiniband is visible in the container"))
+                               "RDMA devices " + ", ".join(wanted),
+                               "check `ibv_devices`/`rdma link`, the mlx5 driver, and that "
+                               "/sys/class/infiniband is visible in the container"))
     elif t["rdma_min_devices"] and len(devices) < int(t["rdma_min_devices"]):
         out.append(finding(host, "rdma.count", f"{len(devices)} RDMA devices",
-                            f">= {t['rdma_min_devices']} RDMA devices",
-                            "check `ibv_devices` and `dmesg | grep mlx5`; load the RDMA driver "
-                            "(modprobe mlx5_ib) or lower preflight_rdma_min_devices"))
+                           f">= {t['rdma_min_devices']} RDMA devices",
+                           "check `ibv_devices` and `dmesg | grep mlx5`; load the RDMA driver "
+                           "(modprobe mlx5_ib) or lower preflight_rdma_min_devices"))
     ports = _ports(devices, wanted)
     down = [(n, p) for n, p in ports if p.get("state") != "ACTIVE"]
     if down:
         out.append(finding(host, "rdma.port_state",
-                            ", ".join(f"{n} {p.get('state')} ({p.get('phys_state')})"
-                                      for n, p in down),
-                            "ACTIVE on every port",
-                            "check the cable and switch port (`ip link show "
-                            + "/".join(sorted({str(p.get('netdev')) for _name, p in down}))
-                            + "`, `ethtool`), then `ip link set <dev> up`"))
+                           ", ".join(f"{n} {p.get('state')} ({p.get('phys_state')})"
+                                     for n, p in down),
+                           "ACTIVE on every port",
+                           "check the cable and switch port (`ip link show "
+                           + "/".join(sorted({str(p.get('netdev')) for _name, p in down}))
+                           + "`, `ethtool`), then `ip link set <dev> up`"))
     active = [(n, p) for n, p in ports if p.get("state") == "ACTIVE"]
     if t["rdma_link_layer"]:
         bad = [(n, p) for n, p in active if p.get("link_layer")
                and p["link_layer"].lower() != t["rdma_link_layer"].lower()]
         if bad:
             out.append(finding(host, "rdma.link_layer",
-                                ", ".join(f"{n} {p['link_layer']}" for n, p in bad),
-                                t["rdma_link_layer"],
-                                "set the port type with mlxconfig (LINK_TYPE_P1=ETH for RoCE) or "
-                                "change preflight_rdma_link_layer"))
+                               ", ".join(f"{n} {p['link_layer']}" for n, p in bad),
+                               t["rdma_link_layer"],
+                               "set the port type with mlxconfig (LINK_TYPE_P1=ETH for RoCE) or "
+                               "change preflight_rdma_link_layer"))
     if t["rdma_min_active_mtu"]:
         small = [(n, p) for n, p in active if p.get("active_mtu") is not None
                  and p["active_mtu"] < int(t["rdma_min_active_mtu"])]
@@ -228,9 +230,9 @@ def evaluate_rdma(host: str, result: object, t: dict) -> list[dict]:
                                             if p.get("netdev_mtu") else "")
                 for n, p in small)
             out.append(finding(host, "rdma.active_mtu", found,
-                                f">= {t['rdma_min_active_mtu']}",
-                                "raise the netdev MTU (`ip link set <netdev> mtu 9000`, and in "
-                                "netplan/NetworkManager) to match the switch"))
+                               f">= {t['rdma_min_active_mtu']}",
+                               "raise the netdev MTU (`ip link set <netdev> mtu 9000`, and in "
+                               "netplan/NetworkManager) to match the switch"))
     eth = [(n, p) for n, p in active if (p.get("link_layer") or "").lower() == "ethernet"]
     no_gid = [(n, p) for n, p in eth if p.get("roce_v2_ipv4_gid_index") is None]
     if no_gid:
@@ -240,39 +242,39 @@ def evaluate_rdma(host: str, result: object, t: dict) -> list[dict]:
             types = sorted({str(g.get("type")) for g in p.get("gids", [])})
             parts.append(f"{n} only {'/'.join(kinds) or 'no'} GIDs ({', '.join(types)})")
         out.append(finding(host, "rdma.roce_v2_gid", "; ".join(parts),
-                            "a RoCE v2 GID of the form ::ffff:a.b.c.d on every port",
-                            "assign an IPv4 address to the port's netdev (the kernel then adds "
-                            "the ::ffff: GIDs)"))
+                           "a RoCE v2 GID of the form ::ffff:a.b.c.d on every port",
+                           "assign an IPv4 address to the port's netdev (the kernel then adds "
+                           "the ::ffff: GIDs)"))
     indices = sorted({p["roce_v2_ipv4_gid_index"] for _name, p in eth
                       if p.get("roce_v2_ipv4_gid_index") is not None})
     expected_index = t["rdma_gid_index"]
     if len(indices) > 1:
         out.append(finding(host, "rdma.gid_index",
-                            "RoCE v2 IPv4 GID at indices " + ", ".join(map(str, indices)),
-                            "one index on every port (MC_GID_INDEX is a single value)",
-                            "give every RoCE netdev the same address layout (one IPv4, no "
-                            "extra IPv6 globals) so the kernel GID tables line up"))
+                           "RoCE v2 IPv4 GID at indices " + ", ".join(map(str, indices)),
+                           "one index on every port (MC_GID_INDEX is a single value)",
+                           "give every RoCE netdev the same address layout (one IPv4, no "
+                           "extra IPv6 globals) so the kernel GID tables line up"))
     elif indices and expected_index is not None and indices[0] != int(expected_index):
         out.append(finding(host, "rdma.gid_index", f"RoCE v2 IPv4 GID at index {indices[0]}",
-                            f"index {expected_index} (MC_GID_INDEX)",
-                            f"set MC_GID_INDEX={indices[0]} for this host's workers"))
+                           f"index {expected_index} (MC_GID_INDEX)",
+                           f"set MC_GID_INDEX={indices[0]} for this host's workers"))
     if t["rdma_min_rate_gbps"]:
         slow = [(n, p) for n, p in active if p.get("rate_gbps") is not None
                 and p["rate_gbps"] < float(t["rdma_min_rate_gbps"])]
         if slow:
             out.append(finding(host, "rdma.rate", ", ".join(f"{n} {p.get('rate')}"
-                                                             for n, p in slow),
-                                f">= {t['rdma_min_rate_gbps']} Gb/s",
-                                "check the link speed negotiation (`ethtool <netdev>`) and "
-                                "the cable/transceiver"))
+                                                            for n, p in slow),
+                               f">= {t['rdma_min_rate_gbps']} Gb/s",
+                               "check the link speed negotiation (`ethtool <netdev>`) and "
+                               "the cable/transceiver"))
     if t["rdma_require_uverbs"] and devices:
         uverbs = facts.get("uverbs", [])
         if len(uverbs) < len(devices):
             out.append(finding(host, "rdma.uverbs",
-                                f"{len(uverbs)} /dev/infiniband/uverbs* nodes",
-                                f"{len(devices)} (one per RDMA device)",
-                                "run the container with --device /dev/infiniband (and "
-                                "--cap-add IPC_LOCK)"))
+                               f"{len(uverbs)} /dev/infiniband/uverbs* nodes",
+                               f"{len(devices)} (one per RDMA device)",
+                               "run the container with --device /dev/infiniband (and "
+                               "--cap-add IPC_LOCK)"))
     return out
 
 
@@ -280,57 +282,57 @@ def evaluate_tunables(host: str, result: object, t: dict) -> list[dict]:
     failed = _module_failed(result)
     if failed:
         return [finding(host, "host.facts", failed, "host tunables from /proc and /sys",
-                         "see the message; read the named file by hand on the host")]
+                        "see the message; read the named file by hand on the host")]
     f = _facts(result, "host_tunables")
     out = []
     numa = f.get("numa_balancing")
     if t["numa_balancing"] is not None and numa is not None and numa != int(t["numa_balancing"]):
         out.append(finding(host, "host.numa_balancing", f"kernel.numa_balancing={numa}",
-                            f"kernel.numa_balancing={t['numa_balancing']}",
-                            "sysctl -w kernel.numa_balancing=0 and persist it in "
-                            "/etc/sysctl.d/"))
+                           f"kernel.numa_balancing={t['numa_balancing']}",
+                           "sysctl -w kernel.numa_balancing=0 and persist it in "
+                           "/etc/sysctl.d/"))
     iommu = f.get("iommu", {})
     if t["iommu_modes"] and iommu.get("mode") and iommu["mode"] not in t["iommu_modes"]:
         tokens = " ".join(iommu.get("tokens") or []) or "no iommu= on the kernel command line"
         out.append(finding(host, "host.iommu", f"{iommu['mode']} ({tokens})",
-                            " or ".join(t["iommu_modes"]),
-                            "add iommu=pt to GRUB_CMDLINE_LINUX, update-grub, reboot"))
+                           " or ".join(t["iommu_modes"]),
+                           "add iommu=pt to GRUB_CMDLINE_LINUX, update-grub, reboot"))
     memlock = f.get("memlock", {})
     if t["memlock_unlimited"] and memlock.get("soft_bytes") not in (None, -1):
         out.append(finding(host, "host.memlock",
-                            f"{human_bytes(memlock['soft_bytes'])} ({memlock.get('source')})",
-                            "unlimited",
-                            "run containers with --ulimit memlock=-1:-1 (or default-ulimits in "
-                            "/etc/docker/daemon.json); on the host set memlock unlimited in "
-                            "/etc/security/limits.d"))
+                           f"{human_bytes(memlock['soft_bytes'])} ({memlock.get('source')})",
+                           "unlimited",
+                           "run containers with --ulimit memlock=-1:-1 (or default-ulimits in "
+                           "/etc/docker/daemon.json); on the host set memlock unlimited in "
+                           "/etc/security/limits.d"))
     nofile = f.get("nofile", {}).get("soft_bytes", f.get("nofile", {}).get("soft"))
     if t["min_nofile"] and nofile is not None and nofile != -1 and nofile < int(t["min_nofile"]):
         out.append(finding(host, "host.nofile", f"{nofile} open files", f">= {t['min_nofile']}",
-                            "raise nofile (--ulimit nofile=1048576:1048576 for containers, "
-                            "limits.d on the host)"))
+                           "raise nofile (--ulimit nofile=1048576:1048576 for containers, "
+                           "limits.d on the host)"))
     mmc = f.get("max_map_count")
     if t["min_max_map_count"] and mmc is not None and mmc < int(t["min_max_map_count"]):
         out.append(finding(host, "host.max_map_count", f"vm.max_map_count={mmc}",
-                            f">= {t['min_max_map_count']}",
-                            f"sysctl -w vm.max_map_count={t['min_max_map_count']}"))
+                           f">= {t['min_max_map_count']}",
+                           f"sysctl -w vm.max_map_count={t['min_max_map_count']}"))
     gov = f.get("cpu_governor", {}).get("values", {})
     if t["cpu_governor"] and gov:
         other = {k: v for k, v in gov.items() if k != t["cpu_governor"]}
         if other:
             out.append(finding(host, "host.cpu_governor",
-                                ", ".join(f"{k} on {v} CPUs" for k, v in other.items()),
-                                f"{t['cpu_governor']} on every CPU",
-                                f"cpupower frequency-set -g {t['cpu_governor']} (and persist it)"))
+                               ", ".join(f"{k} on {v} CPUs" for k, v in other.items()),
+                               f"{t['cpu_governor']} on every CPU",
+                               f"cpupower frequency-set -g {t['cpu_governor']} (and persist it)"))
     huge = f.get("hugepages", {})
     if t["min_hugepages"] and huge.get("hugepages_total", 0) < int(t["min_hugepages"]):
         out.append(finding(host, "host.hugepages", f"{huge.get('hugepages_total', 0)} hugepages",
-                            f">= {t['min_hugepages']}",
-                            f"sysctl -w vm.nr_hugepages={t['min_hugepages']}"))
+                           f">= {t['min_hugepages']}",
+                           f"sysctl -w vm.nr_hugepages={t['min_hugepages']}"))
     clock = f.get("clock", {})
     if t["require_clock_sync"] and clock.get("synchronized") is not True:
         state = "not synchronized" if clock.get("synchronized") is False else "unknown"
         out.append(finding(host, "host.clock_sync", state, "synchronized",
-                            "enable chrony or systemd-timesyncd (timedatectl set-ntp true)"))
+                           "enable chrony or systemd-timesyncd (timedatectl set-ntp true)"))
     model = f.get("model", {})
     if t["model_path"]:
         problems = []
@@ -343,21 +345,21 @@ def evaluate_tunables(host: str, result: object, t: dict) -> list[dict]:
                 problems.append("no *.safetensors weights")
         if problems:
             out.append(finding(host, "host.model_path", ", ".join(problems),
-                                f"{t['model_path']} with config.json and *.safetensors",
-                                "download the model to that path on every host (hf download "
-                                "<repo> --local-dir <path>) or fix preflight_model_path"))
+                               f"{t['model_path']} with config.json and *.safetensors",
+                               "download the model to that path on every host (hf download "
+                               "<repo> --local-dir <path>) or fix preflight_model_path"))
         need = t["model_min_free_gib"]
         free = model.get("free_bytes")
         if need and free is not None and free < need * GIB:
             out.append(finding(host, "host.disk_free", f"{human_bytes(free)} free at "
-                                f"{t['model_path']}", f">= {need} GiB",
-                                "free space or put the model on a larger volume"))
+                               f"{t['model_path']}", f">= {need} GiB",
+                               "free space or put the model on a larger volume"))
     busy = f.get("ports", {}).get("busy", [])
     if busy:
         out.append(finding(host, "host.ports", "in use: " + ", ".join(map(str, busy)),
-                            "free: " + ", ".join(map(str, t["ports_free"])),
-                            "stop what listens there (`ss -ltnp 'sport = :<port>'`) or move the "
-                            "service to another port"))
+                           "free: " + ", ".join(map(str, t["ports_free"])),
+                           "stop what listens there (`ss -ltnp 'sport = :<port>'`) or move the "
+                           "service to another port"))
     return out
 
 
@@ -370,18 +372,18 @@ def evaluate_docker(host: str, result: object, t: dict) -> list[dict]:
         return []
     if not docker.get("reachable"):
         return [finding(host, "docker.reachable", f"{docker.get('socket')}: "
-                         f"{docker.get('error') or 'unreachable'}",
-                         "the Docker daemon answering GET /info",
-                         "start dockerd (systemctl start docker) and let this user use the "
-                         "socket (group docker)")]
+                        f"{docker.get('error') or 'unreachable'}",
+                        "the Docker daemon answering GET /info",
+                        "start dockerd (systemctl start docker) and let this user use the "
+                        "socket (group docker)")]
     out = []
     memlock = docker.get("memlock_default", {})
     if t["docker_require_memlock_default_unlimited"] and memlock.get("bytes") != -1:
         out.append(finding(host, "docker.memlock_default",
-                            f"{human_bytes(memlock.get('bytes'))} ({memlock.get('source')})",
-                            "unlimited",
-                            'set "default-ulimits": {"memlock": {"Name": "memlock", "Soft": -1, '
-                            '"Hard": -1}} in /etc/docker/daemon.json and restart dockerd'))
+                           f"{human_bytes(memlock.get('bytes'))} ({memlock.get('source')})",
+                           "unlimited",
+                           'set "default-ulimits": {"memlock": {"Name": "memlock", "Soft": -1, '
+                           '"Hard": -1}} in /etc/docker/daemon.json and restart dockerd'))
     return out
 
 

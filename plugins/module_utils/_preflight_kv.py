@@ -200,14 +200,14 @@ def kv_pair_findings(pair: dict, min_gbps: object = None, ib_min_gbps: object = 
     ib_low = float(pair.get("ib_min_gbps") if ib_min_gbps is None else ib_min_gbps or 0)
     if ib.get("status") == "failed":
         out.append(finding(name, "kv.ib_write_bw", f"no result ({ib.get('note')})",
-                            f"ib_write_bw >= {ib_low:g} Gbit/s" if ib_low else "a result",
-                            "run the same ib_write_bw pair by hand (see the report's command); "
-                            "check the device and GID index (-d, -x) and the port state"))
+                           f"ib_write_bw >= {ib_low:g} Gbit/s" if ib_low else "a result",
+                           "run the same ib_write_bw pair by hand (see the report's command); "
+                           "check the device and GID index (-d, -x) and the port state"))
     elif ib.get("status") == "ran" and ib_low and float(ib.get("gbps") or 0) < ib_low:
         out.append(finding(name, "kv.ib_write_bw", f"{_gbit(ib['gbps'])} Gbit/s",
-                            f">= {ib_low:g} Gbit/s",
-                            "check the link rate (ethtool), PCIe width (lspci -vv) and "
-                            "PFC/ECN; or lower preflight_kv_probe_ib_min_gbps"))
+                           f">= {ib_low:g} Gbit/s",
+                           "check the link rate (ethtool), PCIe width (lspci -vv) and "
+                           "PFC/ECN; or lower preflight_kv_probe_ib_min_gbps"))
     return out
 
 
