@@ -52,18 +52,21 @@ options:
     description: Stored under C(meta) in C(bench.json) (run id, router URL, ...).
     type: dict
     default: {}
+extends_documentation_fragment:
+  - inferops.disagg._attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
+    details:
+      - Reports which of the three files would be written.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
+    details:
+      - A file is written only when its content changes.
 author:
-  - inferops.disagg team
+  - inferops.disagg team (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -295,7 +295,8 @@ class _ServingReader:
     def emit(self, closed: bool) -> None:
         """Turn the open block into a row (an ``error`` row when not strict)."""
         block = self.block
-        assert block is not None
+        if block is None:
+            return
         try:
             row = block.finish(closed)
         except ValueError as exc:

@@ -98,9 +98,9 @@ def to_csv(rows: list[dict]) -> str:
     """CSV with :data:`COLUMNS`; numbers unformatted (as parsed), empty where unknown."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([c for c, _ in COLUMNS])
+    writer.writerow([column for column, _key in COLUMNS])
     for row in rows:
-        writer.writerow(["" if (v := _cell(row, k)) is None else v for _, k in COLUMNS])
+        writer.writerow(["" if (v := _cell(row, key)) is None else v for _column, key in COLUMNS])
     return buf.getvalue()
 
 
