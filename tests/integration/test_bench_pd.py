@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from benchparse import collect, document_markdown, parse_gsm8k, parse_jsonl, summarize
 
-from pdbench import bench_parse, dataset
+from pdbench import dataset
 from tests.conftest import engine_argv, free_port, wait_http
 
 pytestmark = pytest.mark.integration
@@ -60,7 +61,7 @@ def _point(tmp: Path, url: str, model_dir: Path, data: Path, con: int, prompts: 
         capture_output=True, text=True, timeout=400)
     assert out.returncode == 0, out.stdout + out.stderr + log.read_text()[-3000:]
     summary = json.loads(out.stdout.strip().splitlines()[-1])
-    doc = bench_parse()._collect([(log.name, log.read_text()), (jsonl.name, jsonl.read_text())])
+    doc = collect([(log.name, log.read_text()), (jsonl.name, jsonl.read_text())])
     assert doc["summary"]["warnings"] == []
     (row,) = doc["runs"]
     return row, summary
@@ -92,7 +93,7 @@ def test_sweep_through_the_router_is_consistent(procs, model_dir: Path, tmp_path
         assert row["mismatches"] == []
         # output throughput x duration = output tokens: exactly for the record's full precision,
         # within the printed rounding (each value +-0.005) for the printed block
-        rec = bench_parse()._parse_jsonl((tmp_path / f"con{con}.jsonl").read_text())[0]
+        rec = parse_jsonl((tmp_path / f"con{con}.jsonl").read_text())[0]
         assert rec["output_throughput"] * rec["duration_s"] == pytest.approx(
             rec["total_output_tokens"], rel=1e-9)
         thr, dur = row["output_throughput"], row["duration_s"]
@@ -115,7 +116,7 @@ def test_gsm8k_through_the_router(procs, model_dir: Path, tmp_path: Path) -> Non
          "--max-new-tokens", "32", "--out-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
-    (result,) = bench_parse()._parse_gsm8k(out.stdout)
+    (result,) = parse_gsm8k(out.stdout)
     assert result["num_questions"] == 32 and result["failed_requests"] == 0
     details = [json.loads(x) for x in (tmp_path / "gsm8k_details.jsonl").read_text().splitlines()]
     right = sum(d["pred"] == d["label"] for d in details)
@@ -141,6 +142,6 @@ def test_1024_concurrency_through_the_router_has_no_failed_request(
     # the client really held hundreds of requests in flight
     assert row["measured_concurrency"] > 256
     assert _kv(prefill)["kv_transfers_sent"] == _kv(decode)["kv_transfers_received"] == 2049
-    md = bench_parse()._document_markdown({"runs": [row], "summary":
-                                           bench_parse()._summary([row])})
+    md = document_markdown({"runs": [row], "summary":
+                                           summarize([row])})
     assert "**0 failed requests** of 2048 in 1 run(s), concurrency up to 1024." in md
