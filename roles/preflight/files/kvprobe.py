@@ -464,7 +464,7 @@ def send(args: argparse.Namespace, result: dict) -> int:
         except ProbeError as exc:
             raise ProbeError(f"receiver {peer}: {exc}") from None
         moved = args.bytes * args.repeat
-        result.update(bytes=moved, seconds=round(seconds, 6),
+        result.update(bytes=moved, seconds=round(seconds, 9),
                       gbps=round(moved * 8 / seconds / 1e9, 3) if seconds > 0 else None,
                       block_bytes=args.block_bytes, repeat=args.repeat, digest=digest)
         result["phase"] = "the verification"
