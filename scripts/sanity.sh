@@ -98,7 +98,7 @@ main() {
   if [[ "${SANITY_KEEP:-0}" == 1 ]]; then
     echo "sanity.sh: copy kept at ${dest}"
   else
-    trap 'rm -rf "${tmp}"' EXIT
+    trap "rm -rf '${tmp}'" EXIT  # expanded now: tmp is local to main
   fi
   copy_tree "${dest}"
   copy_deps "${root}"

@@ -10,7 +10,8 @@ fails naming the changed name when a community.docker upgrade breaks it.
 
 What the modules get: :func:`docker_client` (an ``AnsibleDockerClient``: the module plus the
 connection options of every community.docker module, ``docker_host``, ``tls``, ``timeout``...),
-``DOCKER_ERRORS`` to catch, :func:`inspect_container` and :func:`read_logs`.
+``DockerException`` and ``RequestException`` to catch, :func:`inspect_container` and
+:func:`read_logs`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from ansible_collections.community.docker.plugins.module_utils.common_api import
     AnsibleDockerClient,
     RequestException,
 )
+
+__all__ = ["DockerException", "NotFound", "RequestException", "docker_client",
+           "inspect_container", "read_logs"]
 
 # module -> name -> parameters we pass (None: not called, e.g. an exception class we catch).
 CONTRACT: dict[str, dict[str, tuple[str, ...] | None]] = {
@@ -44,8 +48,6 @@ CONTRACT: dict[str, dict[str, tuple[str, ...] | None]] = {
 }
 # The instance attribute of AnsibleDockerClient the modules use (set in its __init__).
 CLIENT_ATTRIBUTES = ("module",)
-
-DOCKER_ERRORS: tuple[type[Exception], ...] = (DockerException, RequestException)
 
 
 def docker_client(argument_spec: dict) -> AnsibleDockerClient:

@@ -66,7 +66,8 @@ from ansible_collections.inferops.disagg.plugins.module_utils._container import 
     container_state,
 )
 from ansible_collections.inferops.disagg.plugins.module_utils._docker_api import (
-    DOCKER_ERRORS,
+    DockerException,
+    RequestException,
     docker_client,
 )
 
@@ -85,7 +86,7 @@ def main() -> None:
             client.module.exit_json(changed=False, exists=False, logs="")
         logs = container_logs(client, p["name"], p["tail"], state["tty"])
         client.module.exit_json(changed=False, exists=True, logs=logs, state=state)
-    except DOCKER_ERRORS as exc:
+    except (DockerException, RequestException) as exc:
         client.fail(
             f"Error reading the log of {p['name']}: {to_native(exc)}",
             exception=traceback.format_exc(),

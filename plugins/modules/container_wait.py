@@ -120,7 +120,8 @@ from ansible_collections.inferops.disagg.plugins.module_utils._container import 
     describe_exit,
 )
 from ansible_collections.inferops.disagg.plugins.module_utils._docker_api import (
-    DOCKER_ERRORS,
+    DockerException,
+    RequestException,
     docker_client,
 )
 
@@ -198,7 +199,7 @@ def main() -> None:
     p = client.module.params
     try:
         client.module.exit_json(**wait(client, p))
-    except DOCKER_ERRORS as exc:
+    except (DockerException, RequestException) as exc:
         client.fail(
             f"Docker error while waiting for {p['name']}: {to_native(exc)}",
             exception=traceback.format_exc(),
