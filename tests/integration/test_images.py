@@ -102,7 +102,9 @@ def test_rehearsal_image_imports_components(images):
 
 def test_refs_are_stable_and_written(images):
     assert rehearsal_image.image_refs() == images
-    env = (REPO / ".cache" / "images.env").read_text()
+    env_file = rehearsal_image.images_env_path()
+    assert not env_file.resolve().is_relative_to(REPO.resolve())  # the work dir, not the checkout
+    env = env_file.read_text()
     for key, ref in images.items():
         assert f"{key}={ref}\n" in env
     again = rehearsal_image.ensure_images()
