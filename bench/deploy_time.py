@@ -51,6 +51,14 @@ LABEL = f"io.inferops.disagg.rehearsal={NAME}"
 DEFAULT_REPORT = REPO / "bench" / "reports" / "deploy_time.md"
 
 
+
+def _images_env() -> Path:
+    """Where scripts/rehearsal_image.py keeps the image refs (its work directory)."""
+    out = subprocess.run([sys.executable, str(REPO / "scripts" / "rehearsal_image.py"),
+                          "--env-file"], capture_output=True, text=True, check=True).stdout
+    return Path(out.strip())
+
+
 def log(message: str) -> None:
     """One progress line on stderr."""
     print(f"deploy_time: {message}", file=sys.stderr, flush=True)
@@ -170,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     log("cluster up (builds images if missing)")
     run(sys.executable, CLUSTER_PY, "up", "-i", inventory)
     images = dict(
-        line.split("=", 1) for line in (REPO / ".cache" / "images.env").read_text().split()
+        line.split("=", 1) for line in _images_env().read_text().split()
     )
     (inventory / "group_vars" / "all" / "zz_bench.yml").write_text(
         yaml.safe_dump({"disagg_image": images["REHEARSAL_IMAGE"]})

@@ -435,7 +435,8 @@ def clone(cluster: Cluster, source: Path, dest: Path, name: str, subnet: str) ->
         )
     )
     # The clone lives outside the repository: point it at the repository's cache (SSH key,
-    # models, images.env) and give its deployment the cluster's name.
+    # models; the image refs are in the work directory's images.env) and give its deployment the
+    # cluster's name.
     (dest / "group_vars" / "all" / "zz_clone.yml").write_text(
         yaml.safe_dump({"rehearsal_cluster_dir": str(CLUSTER_DIR), "disagg_name": name})
     )

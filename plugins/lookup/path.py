@@ -17,7 +17,8 @@ description:
     C(ansible-galaxy collection install) tree or a checkout), which holds C(models/),
     C(data/) and C(scripts/).
   - C(cwd) is the controller's current directory (the default home of C(runs/)).
-  - C(cache) is the user's cache directory, C($XDG_CACHE_HOME/inferops-disagg) or
+  - C(cache) is the work directory, C($DISAGG_WORK_DIR) if set (as the image scripts read it),
+    else the user's cache directory, C($XDG_CACHE_HOME/inferops-disagg) or
     C(~/.cache/inferops-disagg), for build contexts, image archives and other work files.
   - No file is created or read; the path need not exist.
 options:
@@ -69,6 +70,8 @@ def base_dir(base: str, environ: dict[str, str] | None = None) -> Path:
     if base == "cwd":
         return Path(os.getcwd())
     if base == "cache":
+        if env.get("DISAGG_WORK_DIR"):
+            return Path(env["DISAGG_WORK_DIR"])
         xdg = env.get("XDG_CACHE_HOME", "")
         root = Path(xdg) if xdg else Path(env.get("HOME") or Path.home()) / ".cache"
         return root / "inferops-disagg"

@@ -42,6 +42,14 @@ if shutil.which("docker") is None:
     pytest.skip("needs the Docker engine", allow_module_level=True)
 
 
+
+def _images_env() -> Path:
+    """Where scripts/rehearsal_image.py keeps the image refs (its work directory)."""
+    out = subprocess.run([sys.executable, str(REPO / "scripts" / "rehearsal_image.py"),
+                          "--env-file"], capture_output=True, text=True, check=True).stdout
+    return Path(out.strip())
+
+
 def _run(*argv: str | Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
@@ -162,7 +170,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     try:
         _ok(_run(sys.executable, cluster_py, "up", "-i", inventory, timeout=1200))
         images = dict(
-            line.split("=", 1) for line in (REPO / ".cache" / "images.env").read_text().split()
+            line.split("=", 1) for line in _images_env().read_text().split()
         )
         pinned = inventory / "group_vars" / "all" / "zz_test.yml"
         pinned.write_text(yaml.safe_dump({"disagg_image": images["REHEARSAL_IMAGE"]}))
