@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Measure how long playbooks/deploy.yml takes against the floor it cannot beat.
 
 The measurement runs on a rehearsal cluster of its own (``scripts/cluster.py clone``, named
@@ -49,7 +49,6 @@ NAME = "pdb"
 SUBNET = "172.29.219.0/24"
 LABEL = f"io.inferops.disagg.rehearsal={NAME}"
 DEFAULT_REPORT = REPO / "bench" / "reports" / "deploy_time.md"
-
 
 
 def _images_env() -> Path:

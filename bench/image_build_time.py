@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Measure cold vs warm runs of ``scripts/base_image.py`` and write ``bench/reports/base_image.md``.
 
 * cold: a forced build of a throwaway variant of the base image (the default package set plus

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Time ``playbooks/preflight.yml`` over 4 hosts and write ``bench/reports/preflight_time.md``.
 
 The 4 hosts replay the recorded fixture trees (tests/fixtures/preflight/trees): two fit

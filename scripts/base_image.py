@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Build the project's Debian 12 (bookworm) base image from Debian's packages, locally.
 
 The Docker engine on the project's machines has no registry, so every image starts here:

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """The rehearsal cluster: one container per inventory host, reached over SSH like a real host.
 
 ``up`` makes what ``inventories/rehearsal`` describes (docs/rehearsal-cluster.md explains it):

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Local PD demo on loopback: prefill + decode rehearsal engines behind the real sglang-router.
 
 Starts three processes on 127.0.0.1, waits on the router's /readiness (no sleeps), sends one

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Build the rehearsal images on top of the local Debian 12 base image.
 
 Two images, each tagged with a hash of its inputs; a build is skipped when its tag exists:

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Build the offline wheelhouse that the project's images install from.
 
 Containers on this network do not trust its TLS re-signing, so ``pip`` cannot reach PyPI from

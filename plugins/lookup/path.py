@@ -8,7 +8,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: path
-author: inferops.disagg contributors
+author: inferops.disagg team (!UNKNOWN)
 version_added: 0.1.0
 short_description: Absolute paths of the collection's own data and of its work directories
 description:

@@ -256,8 +256,8 @@ def _where(recorder: Recorder) -> str:
     if not recorder.current_task:
         return ""
     hosts = sorted(recorder.running)
-    return f" while running {recorder.current_task!r}" + (f" on {', '.join(hosts)}" if hosts
-                                                           else "")
+    where = f" on {', '.join(hosts)}" if hosts else ""
+    return f" while running {recorder.current_task!r}{where}"
 
 
 def _stdout_tail(path: Path, lines: int = 15) -> str | None:

@@ -167,6 +167,7 @@ def render_status(doc: dict[str, Any]) -> str:
     r = doc["router"]
     listed = r.get("workers")
     healthy = sum(1 for w in listed or [] if w.get("is_healthy"))
+
     def code(value: Any) -> str:
         return "down" if value is None else str(value)
 
@@ -188,8 +189,9 @@ def render_status(doc: dict[str, Any]) -> str:
                      f"{load.get('num_reqs', '-')}/{load.get('num_waiting_reqs', '-')}"
                      if load else "-", sent_recv, transfers])
     if rows:
-        out += table(rows, ["role", "host", "url", "health", "router", "reqs/waiting",
-                             "kv sent / received", "transfers sent / received"])
+        headers = ["role", "host", "url", "health", "router", "reqs/waiting",
+                   "kv sent / received", "transfers sent / received"]
+        out += table(rows, headers)
     if doc["problems"]:
         out += ["problems:", *(f"  {p}" for p in doc["problems"])]
     else:

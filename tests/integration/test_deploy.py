@@ -42,7 +42,6 @@ if shutil.which("docker") is None:
     pytest.skip("needs the Docker engine", allow_module_level=True)
 
 
-
 def _images_env() -> Path:
     """Where scripts/rehearsal_image.py keeps the image refs (its work directory)."""
     out = subprocess.run([sys.executable, str(REPO / "scripts" / "rehearsal_image.py"),

@@ -21,8 +21,8 @@ from tests.conftest import free_port, wait_http
 
 pytestmark = pytest.mark.integration
 
-PROBE = [sys.executable, str(Path(__file__).resolve().parents[2] / "roles" / "preflight" / "files"
-                               / "kvprobe.py")]
+PROBE_FILE = Path(__file__).resolve().parents[2] / "roles" / "preflight" / "files" / "kvprobe.py"
+PROBE = [sys.executable, str(PROBE_FILE)]
 
 
 def _send(to: str, *extra: str, timeout: float = 120) -> tuple[int, dict, float, str]:

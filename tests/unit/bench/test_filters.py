@@ -18,8 +18,8 @@ FIX = Path(__file__).resolve().parents[2] / "fixtures" / "bench"
 
 
 def test_filters_are_registered():
-    assert set(bench.FilterModule().filters()) == {"bench_points", "bench_results",
-                                                    "bench_gsm8k"}
+    names = {"bench_points", "bench_results", "bench_gsm8k"}
+    assert set(bench.FilterModule().filters()) == names
 
 
 def test_bench_points_and_its_errors():

@@ -170,8 +170,8 @@ def test_recorder_tracks_running_and_retries():
         task_start("Wait for /health", "t1"),
         ev("runner_on_start", host="p1", task="Wait for /health"),
         ev("runner_on_start", host="p2", task="Wait for /health"),
-        ev("runner_retry", host="p1", task="Wait for /health", res={"attempts": 4,
-                                                                     "retries": 10}),
+        ev("runner_retry", host="p1", task="Wait for /health",
+           res={"attempts": 4, "retries": 10}),
     ])
     assert rec.current_task == "Wait for /health"
     assert rec.running == {"p1", "p2"}

@@ -36,12 +36,12 @@ def test_endpoints_from_inventory():
 
 
 def test_endpoints_multinode_rank0_only_as_the_roles_see_it(tmp_path):
-    listing = {**LISTING, "_meta": {"hostvars": {
-        **LISTING["_meta"]["hostvars"],
-        "decode-2": {"ansible_host": "10.0.0.5"},
-        "decode-1": {"ansible_host": "10.0.0.4", "disagg_model_profile": "two-node",
-                     "disagg_model_profiles_dir": str(tmp_path)}}},
-        "decode": {"hosts": ["decode-1", "decode-2"]}}
+    hostvars = {**LISTING["_meta"]["hostvars"],
+                "decode-2": {"ansible_host": "10.0.0.5"},
+                "decode-1": {"ansible_host": "10.0.0.4", "disagg_model_profile": "two-node",
+                             "disagg_model_profiles_dir": str(tmp_path)}}
+    listing = {**LISTING, "_meta": {"hostvars": hostvars},
+               "decode": {"hosts": ["decode-1", "decode-2"]}}
     (tmp_path / "two-node.yml").write_text("decode:\n  nnodes: 2\n")
     eps = endpoints(listing, {}, model_profile(listing))
     assert _short(eps["decode"]) == [{"host": "decode-1", "url": "http://10.0.0.4:30002"}]

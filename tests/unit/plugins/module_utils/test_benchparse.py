@@ -296,14 +296,14 @@ def test_a_log_cut_inside_the_block_is_an_error(cut):
 
 
 def test_a_cut_in_the_middle_of_a_value_line_is_an_error():
-    lines, start, _ = _block_lines((REC / "con8.log").read_text())
+    lines, start, _end = _block_lines((REC / "con8.log").read_text())
     cut = "\n".join(lines[: start + 20]) + "\nMean ITL (ms):"
     with pytest.raises(ValueError, match=r"stops after 'Mean ITL \(ms\):'"):
         bp.parse_serving(cut, "x")
 
 
 def test_next_run_before_the_closing_line_is_an_error():
-    lines, start, _ = _block_lines((REC / "con8.log").read_text())
+    lines, start, _end = _block_lines((REC / "con8.log").read_text())
     log = "\n".join(lines[: start + 8]) + "\n" + (REC / "con2_tqdm.log").read_text()
     with pytest.raises(ValueError, match="truncated"):
         bp.parse_serving(log, "x")
@@ -456,8 +456,8 @@ SWEEP = FIX / "rehearsal-0.5.2-sweep-1024"
 @pytest.mark.parametrize("preset", ["s64-32", "s256-32"])
 def test_recorded_1024_concurrency_runs_have_no_failed_request(preset):
     log = (SWEEP / f"{preset}_con1024.log").read_text()
-    doc = bp.collect([(f"{preset}.log", log),
-                       (f"{preset}.jsonl", (SWEEP / f"{preset}_con1024.jsonl").read_text())])
+    jsonl = (SWEEP / f"{preset}_con1024.jsonl").read_text()
+    doc = bp.collect([(f"{preset}.log", log), (f"{preset}.jsonl", jsonl)])
     (row,) = doc["runs"]
     assert (row["max_concurrency"], row["num_prompts"], row["successful_requests"]) == (
         1024, 2048, 2048)

@@ -57,8 +57,8 @@ def test_multinode_instances_rank0_serves_and_dist_init_addr() -> None:
     hostvars = {h: {"ansible_host": f"10.1.0.{i}"} for i, h in enumerate(["p", "pf", "d1", "d2",
                                                                           "d3", "d4"])}
     ep = compute_endpoints(groups, hostvars, {}, {"decode": {"nnodes": 2}})
-    assert [(d["host"], d["hosts"]) for d in ep["decode"]] == [("d1", ["d1", "d2"]),
-                                                                ("d3", ["d3", "d4"])]
+    instances = [(d["host"], d["hosts"]) for d in ep["decode"]]
+    assert instances == [("d1", ["d1", "d2"]), ("d3", ["d3", "d4"])]
     d4 = ep["workers"]["d4"]["decode"]
     assert (d4["node_rank"], d4["leader"], d4["serves_http"]) == (1, "d3", False)
     assert d4["dist_init_addr"] == "10.1.0.4:5757"  # d3's address, the instance's rank 0
