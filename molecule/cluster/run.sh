@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 export PATH="$PWD/.venv/bin:$PATH"
 scenario=${2:-cluster}
 .venv/bin/python scripts/rehearsal_image.py >/dev/null   # builds what is missing, writes images.env
-set -a; . .cache/images.env; set +a
+set -a; . "$(.venv/bin/python scripts/rehearsal_image.py --env-file)"; set +a
 molecule --base-config "$PWD/.config/molecule/config.yml" "${1:-test}" -s "$scenario"
 if [ "${1:-test}" = test ] || [ "${1:-test}" = destroy ]; then
   name=$(sed -n 's/^rehearsal_cluster_name: //p' "molecule/$scenario/group_vars/all/zz_molecule.yml")
