@@ -1,7 +1,11 @@
-"""Molecule scenarios in the test suite: converge, idempotence (changed=0), verify, destroy.
+"""Molecule scenarios in the test suite: prepare, converge, idempotence (changed=0), verify,
+cleanup, destroy.
 
-Each scenario's run.sh also checks that destroy left no container, network or volume labelled
-for it. Docker driver, platforms from the project's locally built images (no registry).
+Every scenario runs on molecule's base config .config/molecule/config.yml (Docker driver, test
+sequence, the shared prepare and cleanup in molecule/_shared/), which the run.sh wrappers pass
+with --base-config. molecule/cluster/run.sh also checks that destroy left no container, network
+or volume labelled for the scenario. Platforms from the project's locally built images (no
+registry).
 """
 
 from __future__ import annotations
