@@ -9,8 +9,9 @@
   ``TRANSFORMERS_OFFLINE=1``), stdout and stderr appended to the log as they come;
 * kills it after ``--timeout`` seconds (then exit code 124, and a line saying so in the log);
 * parses the log and prints one JSON line: exit code, successful/failed requests, output
-  throughput, or the parse error. Exit code: bench_serving's, or 3 when it exited 0 but the log
-  has no complete result block.
+  throughput, the known request errors (``known_errors``, e.g. ``transfer_encoding_400``; for a
+  run without a result block, from the whole log), or the parse error. Exit code:
+  bench_serving's, or 3 when it exited 0 but the log has no complete result block.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchparse import parse_serving
+from benchparse import parse_serving, scan_known_errors
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
@@ -78,8 +79,9 @@ def main(ns: argparse.Namespace) -> int:
         "jsonl": str(ns.jsonl),
         "seconds": round(time.time() - started, 1),
     }
+    text = ns.log.read_text(errors="replace")
     try:
-        rows = parse_serving(ns.log.read_text(errors="replace"), str(ns.log))
+        rows = parse_serving(text, str(ns.log))
     except ValueError as exc:
         rows = []
         summary["error"] = str(exc)
@@ -96,7 +98,10 @@ def main(ns: argparse.Namespace) -> int:
             "median_itl_ms",
         ):
             summary[key] = row.get(key)
-    elif "error" not in summary:
+        summary["known_errors"] = row.get("known_errors") or {}
+    else:
+        summary["known_errors"] = scan_known_errors(text)
+    if not rows and "error" not in summary:
         summary["error"] = "no 'Serving Benchmark Result' block in the log"
     if rc == 0 and "error" in summary:
         rc = summary["rc"] = 3

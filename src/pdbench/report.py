@@ -9,7 +9,8 @@ to it unless ``--out`` says otherwise:
   concurrency;
 * ``throughput_vs_latency.png``: output throughput against median end-to-end latency, each point
   labelled with its concurrency;
-* ``report.md`` embedding them, with the failed-request line, the tables and the run metadata.
+* ``report.md`` embedding them, with the failed-request line, the known request errors (named,
+  counted per concurrency, with the router settings to look at), the tables and the run metadata.
 
 A run with failed requests (or a truncated result block) is drawn with a red cross and a red
 label in every plot, and the plot titles say how many requests failed. Runs of several iterations
@@ -31,6 +32,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from benchparse import (  # noqa: E402
     failed_sentence,
     gsm8k_markdown,
+    known_error_sentences,
     red,
     summarize,
     to_markdown,
@@ -306,6 +308,9 @@ def write(doc: dict, out_dir: Path, meta: dict | None = None, title: str | None 
             f"{r.get('preset') or ''} concurrency {r.get('max_concurrency')} "
             f"({r.get('source')}:{r.get('line')})"
         )
+    known = known_error_sentences(summary)
+    if known:
+        md += ["", "Known errors:", ""] + [f"- {line}" for line in known]
     gsm = doc.get("gsm8k") or []
     if gsm:
         md += ["", "## GSM8K accuracy", ""]

@@ -8,6 +8,8 @@ Errors are ``ValueError`` naming the source and line.
 
 * :mod:`.results`: ``python -m sglang.bench_serving`` result blocks (SGLang 0.3, 0.4.x, 0.5.x,
   vLLM) with their run context, and ``--output-file`` JSONL records.
+* :mod:`.errors`: known request errors (``transfer_encoding_400``), named and counted, with a
+  hint.
 * :mod:`.gsm8k`: GSM8K result lines.
 * :mod:`.sweep`: the benchmark role's sweep plan.
 * :mod:`.tables`: CSV/JSON/Markdown rendering and the summary.
@@ -17,6 +19,15 @@ Errors are ``ValueError`` naming the source and line.
 from __future__ import annotations
 
 from .collect import collect
+from .errors import (
+    KNOWN_ERRORS,
+    ROUTER_SETTINGS,
+    ErrorTally,
+    classify_error,
+    count_known_errors,
+    known_error_total,
+    scan_known_errors,
+)
 from .gsm8k import parse_gsm8k
 from .results import (
     BLOCK_TITLE,
@@ -37,6 +48,7 @@ from .tables import (
     failed_sentence,
     gsm8k_markdown,
     json_safe,
+    known_error_sentences,
     red,
     summarize,
     to_csv,
@@ -48,10 +60,15 @@ __all__ = [
     "BLOCK_TITLE",
     "COLUMNS",
     "EXTRA_COLUMNS",
+    "KNOWN_ERRORS",
     "REQUIRED",
+    "ROUTER_SETTINGS",
     "SEED_COLUMNS",
+    "ErrorTally",
+    "classify_error",
     "clean_lines",
     "collect",
+    "count_known_errors",
     "document_markdown",
     "failed_sentence",
     "fill_failed",
@@ -59,6 +76,8 @@ __all__ = [
     "is_bench_jsonl",
     "json_safe",
     "key_for",
+    "known_error_sentences",
+    "known_error_total",
     "merge_record",
     "parse_gsm8k",
     "parse_jsonl",
@@ -66,6 +85,7 @@ __all__ = [
     "parse_serving",
     "prompts_for",
     "red",
+    "scan_known_errors",
     "summarize",
     "sweep_points",
     "to_csv",

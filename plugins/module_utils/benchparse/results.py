@@ -20,7 +20,9 @@ What it reads:
   there (e.g. pasted into Markdown) is accepted and marked ``closed: false``.
 * Context before each block: the seed's markers (``[RUNNING] prompts N isl I osl O con C model M
   xP=x yD=y job=J``, ``RUNNING: prompts  isl I osl O con C``, ``... for iter: i``),
-  bench_serving's own ``benchmark_args=Namespace(...)`` line, and ``output.error=`` lines.
+  bench_serving's own ``benchmark_args=Namespace(...)`` line, and ``output.error=`` lines
+  (``error_lines``, all of them) with the known errors among them and in tracebacks
+  (``known_errors``, :mod:`.errors`).
 * ``--output-file`` JSONL records (one JSON object a line), renamed to the same keys.
 
 Failed requests: a block's own ``Failed requests`` line if it has one, otherwise the number of
@@ -35,6 +37,7 @@ import math
 import re
 from typing import Any
 
+from .errors import ErrorTally, count_known_errors
 from .text import clean_lines, parse_number
 
 BLOCK_TITLE = "Serving Benchmark Result"
@@ -70,7 +73,6 @@ _NS_KEYS = (
     "warmup_requests",
     "gsp_prompts_per_group",
 )
-_ERROR_LINE_RE = re.compile(r"(?:^|\s)output\.error=")
 _GROUP_RE = re.compile(r"(?:^|\s)Prompts per group:\s*(?P<n>\d+)")
 
 _LABELS: dict[str, tuple[str, str]] = {
@@ -290,6 +292,7 @@ class _ServingReader:
         self.ctx: dict[str, object] = {}
         self.iteration: object = None
         self.errors = 0
+        self.tally = ErrorTally()
         self.block: _Block | None = None
 
     def emit(self, closed: bool) -> None:
@@ -303,8 +306,10 @@ class _ServingReader:
             if self.strict:
                 raise
             row = {"source": block.source, "line": block.line, "error": str(exc)}
-        self.rows.append(_with_context(row, self.ctx, self.iteration, self.errors))
-        self.block, self.ctx, self.errors = None, {}, 0
+        row = _with_context(row, self.ctx, self.iteration, self.errors)
+        row["known_errors"] = self.tally.counts()
+        self.rows.append(row)
+        self.block, self.ctx, self.errors, self.tally = None, {}, 0, ErrorTally()
 
     def take(self, number: int, line: str) -> None:
         """One cleaned line of the log."""
@@ -323,8 +328,8 @@ class _ServingReader:
             if self.block.feed(number, line):
                 self.emit(True)
             return
-        if _ERROR_LINE_RE.search(stripped):
-            self.errors += 1
+        if self.tally.feed(line):
+            self.errors += 1  # an output.error= line (known error or not)
             return
         group = _GROUP_RE.search(stripped)
         if group:
@@ -440,6 +445,7 @@ def _record_row(rec: dict, source: str, number: int) -> dict:
         if key == "errors" and isinstance(value, list):
             row["requests_sent"] = len(value)
             row["failed_requests"] = sum(1 for e in value if e)
+            row["known_errors"] = count_known_errors(value)
             continue
         if key in _JSONL_RENAME:
             row[_JSONL_RENAME[key]] = value
@@ -520,6 +526,8 @@ def merge_record(text_row: dict, jsonl_row: dict) -> dict:
     """
     out = dict(jsonl_row)
     out.update(text_row)
+    if not text_row.get("known_errors") and jsonl_row.get("known_errors"):
+        out["known_errors"] = jsonl_row["known_errors"]  # --output-details, nothing printed
     if "total_throughput" in text_row:
         out.pop("total_throughput_derived", None)
     out["jsonl_source"] = f"{jsonl_row['source']}:{jsonl_row['line']}"

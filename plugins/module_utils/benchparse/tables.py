@@ -8,6 +8,8 @@ import csv
 import io
 import math
 
+from .errors import KNOWN_ERRORS, known_error_total
+
 # (CSV column, key) -- the seed's benchmark_parser.py columns first, in its order.
 SEED_COLUMNS = [
     ("Model", "model"),
@@ -32,6 +34,7 @@ EXTRA_COLUMNS = [
     ("Iteration", "iteration"),
     ("Successful_Requests", "successful_requests"),
     ("Failed_Requests", "failed_requests"),
+    ("Known_Errors", "known_errors"),
     ("Duration_s", "duration_s"),
     ("Median_E2E_Latency_ms", "median_e2e_latency_ms"),
     ("P99_E2E_Latency_ms", "p99_e2e_latency_ms"),
@@ -85,9 +88,12 @@ _GSM8K_HEAD = [
 # CSV and JSON
 # --------------------------------------------------------------------------------------------
 def _cell(row: dict, key: str) -> object:
-    """A CSV cell: ``xp_yd`` as ``<x>p<y>d``, infinity as ``inf``."""
+    """A CSV cell: ``xp_yd`` as ``<x>p<y>d``, infinity as ``inf``, known errors as ``key=n``."""
     if key == "xp_yd":
         return f"{row['xp']}p{row['yd']}d" if "xp" in row and "yd" in row else None
+    if key == "known_errors":
+        known = row.get("known_errors") or {}
+        return " ".join(f"{k}={known_error_total(v)}" for k, v in known.items()) or None
     value = row.get(key)
     if isinstance(value, float) and math.isinf(value):
         return "inf"
@@ -145,14 +151,21 @@ def red(text: str) -> str:
     return f'<span style="color:red">**{text}**</span>'
 
 
+def _known_note(row: dict) -> str:
+    """`` (N TransferEncodingError)`` for the known errors of a run, else ``""``."""
+    known = row.get("known_errors") or {}
+    parts = [f"{known_error_total(v)} {KNOWN_ERRORS[k]['name']}" for k, v in known.items()]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def _failed_cell(row: dict) -> str:
-    """``truncated``/``N FAILED`` in red, ``0``, or ``?`` when unknown."""
+    """``truncated``/``N FAILED`` in red (with the known errors named), ``0``, or ``?``."""
     if row.get("error"):
-        return red("truncated")
+        return red("truncated") + _known_note(row)
     failed = row.get("failed_requests")
     if failed is None:
-        return "?"
-    return red(f"{failed} FAILED") if failed else "0"
+        return "?" + _known_note(row)
+    return red(f"{failed} FAILED") + _known_note(row) if failed else "0" + _known_note(row)
 
 
 def _table(head: list[str], rows: list[list[str]]) -> str:
@@ -222,13 +235,49 @@ def _failure_entry(r: dict) -> dict:
         "preset": r.get("preset"),
         "max_concurrency": r.get("max_concurrency"),
         "failed_requests": r.get("failed_requests"),
+        "known_errors": r.get("known_errors") or {},
         "error": r.get("error"),
     }
 
 
+def _known_errors(rows: list[dict]) -> list[dict]:
+    """Per known error and concurrency: affected requests, runs, the hint (summary entries)."""
+    found: dict[tuple[str, object], dict] = {}
+    for r in rows:
+        for key, counts in (r.get("known_errors") or {}).items():
+            con = r.get("max_concurrency")
+            entry = found.setdefault(
+                (key, con),
+                dict(
+                    {k: v for k, v in KNOWN_ERRORS[key].items() if k != "signature"},
+                    key=key,
+                    max_concurrency=con,
+                    requests=0,
+                    lines=0,
+                    affected=0,
+                    runs=[],
+                ),
+            )
+            entry["requests"] += int(counts.get("requests") or 0)
+            entry["lines"] += int(counts.get("lines") or 0)
+            entry["affected"] += known_error_total(counts)
+            entry["runs"].append(f"{r.get('source')}:{r.get('line')}")
+    order = list(KNOWN_ERRORS)
+    return sorted(
+        found.values(),
+        key=lambda e: (
+            order.index(e["key"]),
+            e["max_concurrency"] is None,
+            e["max_concurrency"] or 0,
+        ),
+    )
+
+
 def summarize(rows: list[dict], gsm8k: list[dict] | None = None) -> dict:
     """Totals: runs, requests, failed requests, and which runs failed or were truncated."""
-    failed_runs = [r for r in rows if r.get("error") or r.get("failed_requests")]
+    failed_runs = [
+        r for r in rows if r.get("error") or r.get("failed_requests") or r.get("known_errors")
+    ]
     unknown = [r for r in rows if not r.get("error") and r.get("failed_requests") is None]
     return {
         "runs": len(rows),
@@ -239,6 +288,7 @@ def summarize(rows: list[dict], gsm8k: list[dict] | None = None) -> dict:
         "failed_requests": sum(int(r.get("failed_requests") or 0) for r in rows),
         "truncated_blocks": sum(1 for r in rows if r.get("error")),
         "runs_with_failures": [_failure_entry(r) for r in failed_runs],
+        "known_errors": _known_errors(rows),
         "runs_with_unknown_failures": len(unknown),
         "max_concurrency": max(
             (int(r["max_concurrency"]) for r in rows if r.get("max_concurrency")), default=None
@@ -268,9 +318,34 @@ def failed_sentence(summary: dict) -> str:
     return f"**0 failed requests** of {total} in {runs} run(s){where}."
 
 
+def known_error_sentences(summary: dict) -> list[str]:
+    """One line per known error and concurrency, with the router settings to look at.
+
+    ``N requests failed with TransferEncodingError (400, not enough data for the transfer length
+    header) at concurrency C``, in red, then ``: see router settings ...`` and the cause. Errors
+    seen only outside ``output.error=`` lines say ``N occurrences of`` instead.
+    """
+    out = []
+    for e in summary.get("known_errors") or []:
+        con = e.get("max_concurrency")
+        where = f" at concurrency {con}" if con is not None else ""
+        what = f"{e['name']} ({e['description']})"
+        if e.get("requests"):
+            n = e["requests"]
+            head = f"{n} request{'s' if n != 1 else ''} failed with {what}{where}"
+        else:
+            n = e.get("lines", 0)
+            head = f"{n} occurrence{'s' if n != 1 else ''} of {what}{where}"
+        out.append(f"{red(head)}: {e['hint']}")
+    return out
+
+
 def document_markdown(doc: dict, title: str = "Benchmark results") -> str:
-    """``bench.md``: the failed-request line, the sweep table, the GSM8K table, warnings."""
+    """``bench.md``: the failed-request line, known errors, the sweep table, GSM8K, warnings."""
     parts = [f"# {title}", "", failed_sentence(doc["summary"]), ""]
+    known = known_error_sentences(doc["summary"])
+    if known:
+        parts += [f"- {line}" for line in known] + [""]
     if doc.get("runs"):
         parts += ["## bench_serving runs", "", to_markdown(doc["runs"])]
     if doc.get("gsm8k"):
