@@ -104,8 +104,9 @@ class ErrorTally:
         """Any other line of the log."""
         if _TRACEBACK in text:
             if self.state != "separator":
-                self.seen = set()
-            self.prefix = text[: text.index(_TRACEBACK)]
+                self.seen = set()  # a new chain (or one nested in an exception message)
+            if self.state == "none":
+                self.prefix = text[: text.index(_TRACEBACK)]  # "node0 | ", kept by the chain
             self.state = "frames"
         elif self.state != "none":
             self._in_traceback(text)
@@ -120,8 +121,10 @@ class ErrorTally:
 
     def _in_traceback(self, text: str) -> None:
         """Move through a traceback: frames, exception line(s), chain separators, its end."""
-        if self.prefix and text.startswith(self.prefix):
+        if self.prefix and text.startswith(self.prefix.rstrip()):
             text = text[len(self.prefix) :]
+        if not text.strip():
+            return  # a blank line of the traceback (with the prefix)
         indented = text[:1].isspace()
         if text.strip() in _CHAIN_SEPARATORS:
             self.state = "separator"

@@ -56,3 +56,21 @@ def test_pdbench_imports_the_collection_files():
     assert {"__init__.py", "results.py", "gsm8k.py", "tables.py"} <= set(names)
     for name in names:
         assert (installed / name).read_bytes() == (PACKAGE / name).read_bytes(), name
+
+
+def test_module_names_and_counts_the_transfer_encoding_errors_at_512(tmp_path):
+    src = FIX / "transfer-encoding-0.5.2"
+    result = run_module(f"src={src} base={FIX} dest={tmp_path}")
+    assert not result.get("failed")
+    (run,) = result["runs"]  # the crashed warm-up log has no result block
+    assert (run["max_concurrency"], run["failed_requests"]) == (512, 25)
+    assert run["known_errors"] == {"transfer_encoding_400": {"requests": 25, "lines": 0}}
+    (entry,) = result["summary"]["known_errors"]
+    assert (entry["key"], entry["max_concurrency"], entry["requests"]) == (
+        "transfer_encoding_400", 512, 25)
+    assert "`router_retry_*`" in entry["hint"] and "`router_cb_*`" in entry["hint"]
+    md = (tmp_path / "bench.md").read_text()
+    assert ("25 requests failed with TransferEncodingError (400, not enough data for the "
+            "transfer length header) at concurrency 512**</span>: see router settings "
+            "`router_request_timeout_secs`") in md
+    assert ",25,transfer_encoding_400=25," in (tmp_path / "bench.csv").read_text()

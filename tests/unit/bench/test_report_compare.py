@@ -42,6 +42,21 @@ def test_report_writes_three_readable_pngs_and_the_markdown(run_dir):
     assert "`rehearsal-0.5.2/failures.log`" in md
 
 
+def test_report_names_the_transfer_encoding_errors_with_the_router_settings(tmp_path):
+    doc = cli.parse_paths([FIX / "transfer-encoding-0.5.2"], base=FIX)
+    cli.write_outputs(doc, tmp_path)
+    loaded, _ = report.load(tmp_path)
+    report.write(loaded, tmp_path, {"run_id": "te512"})
+    md = (tmp_path / "report.md").read_text()
+    failed = md.split("## Failed requests", 1)[1].split("\n## ", 1)[0]
+    assert "25 failed request(s) of 1024 in 1 run(s), concurrency up to 512" in failed
+    assert ("- <span style=\"color:red\">**25 requests failed with TransferEncodingError (400, "
+            "not enough data for the transfer length header) at concurrency 512**</span>: see "
+            "router settings `router_request_timeout_secs`, `router_disable_retries`, "
+            "`router_retry_*`, `router_cb_*`") in failed
+    assert "(25 TransferEncodingError)" in md  # the run's Failed cell
+
+
 def test_series_averages_iterations_and_flags_failures(run_dir):
     doc, _ = report.load(run_dir)
     data = report.series(doc["runs"])

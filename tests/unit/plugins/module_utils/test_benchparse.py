@@ -123,7 +123,7 @@ def printed_pairs(log: str) -> list[dict]:
 
 
 RECORDED = sorted(p.relative_to(FIX).as_posix() for p in FIX.rglob("*.log")
-                  if "truncated" not in p.name and "gsm8k" not in p.name)
+                  if not any(w in p.name for w in ("truncated", "gsm8k", "crashed")))
 
 
 @pytest.mark.parametrize("name", RECORDED)
@@ -221,6 +221,126 @@ def test_output_error_lines_are_counted():
 
 
 # ---------------------------------------------------------------------------------------------
+# Known errors: the seed's TransferEncodingError at 512+ (tests/fixtures/bench/SOURCES.md)
+# ---------------------------------------------------------------------------------------------
+TE = FIX / "transfer-encoding-0.5.2"
+TE_KEY = "transfer_encoding_400"
+SEED_FORM = ("TransferEncodingError: 400, message='Not enough data to satisfy transfer length "
+             "header.'")
+
+
+def _printed_errors(log: str) -> list[str]:
+    """The errors bench_serving printed as ``output.error='...'`` (the strings it stores)."""
+    return [ast.literal_eval(line.split("output.error=", 1)[1])
+            for line in log.splitlines() if line.startswith("output.error=")]
+
+
+def test_transfer_encoding_errors_at_512_are_named_and_counted():
+    log = (TE / "con512.log").read_text()
+    (row,) = bp.parse_serving(log, "con512.log")
+    assert (row["max_concurrency"], row["num_prompts"], row["successful_requests"]) == (
+        512, 1024, 999)
+    assert row["failed_requests"] == 25 and row["error_lines"] == 25
+    assert row["known_errors"] == {TE_KEY: {"requests": 25, "lines": 0}}
+
+
+def test_each_printed_error_has_both_forms_and_is_classified():
+    errors = _printed_errors((TE / "con512.log").read_text())
+    assert len(errors) == 25
+    for error in errors:
+        assert "aiohttp.http_exceptions.TransferEncodingError: 400, message:\n  Not enough" \
+            in error
+        assert ("aiohttp.client_exceptions.ClientPayloadError: Response payload is not "
+                "completed: <TransferEncodingError: 400, message='Not enough data to satisfy "
+                "transfer length header.'>") in error
+        assert bp.classify_error(error) == TE_KEY
+
+
+@pytest.mark.parametrize("line", [
+    SEED_FORM,  # aiohttp 3.8, as MAD_SPEC 9.10 quotes it
+    "aiohttp.client_exceptions.ClientPayloadError: Response payload is not completed: "
+    "<TransferEncodingError: 400, message='Not enough data to satisfy transfer length header.'>",
+    "  Not enough data to satisfy transfer length header.",  # aiohttp >= 3.9 str, 2nd line
+    "TransferEncodingError: 400, message='Not enough data for satisfy transfer length header.'",
+])
+def test_every_form_of_the_message_is_recognised(line):
+    assert bp.classify_error(line) == TE_KEY
+
+
+def test_a_chained_traceback_over_several_lines_counts_once():
+    log = (TE / "crashed-warmup_con512.log").read_text()
+    assert bp.parse_serving(log, "w") == []  # the run crashed before its block
+    # the warm-up's output.error= line, then the same error in ValueError's traceback
+    assert bp.scan_known_errors(log) == {TE_KEY: {"requests": 1, "lines": 1}}
+    lines = [x for x in log.splitlines() if not x.startswith("output.error=")]
+    assert sum("Not enough data to satisfy" in x for x in lines) == 2  # cause + wrapper
+    assert bp.scan_known_errors("\n".join(lines)) == {TE_KEY: {"requests": 0, "lines": 1}}
+    twice = "\n".join(lines[lines.index("Traceback (most recent call last):"):]) + "\n"
+    assert bp.scan_known_errors(twice + twice) == {TE_KEY: {"requests": 0, "lines": 2}}
+    prefixed = "\n".join(f"proxy-1 | {x}" for x in twice.splitlines())
+    assert bp.scan_known_errors(prefixed) == {TE_KEY: {"requests": 0, "lines": 1}}
+
+
+def test_seed_form_lines_before_a_block_are_counted_per_line():
+    log = (REC / "con8.log").read_text()
+    head, block = log.split("\n\n====", 1)
+    noisy = head + f"\n{SEED_FORM}\n[proxy] {SEED_FORM}\n\n====" + block
+    (row,) = bp.parse_serving(noisy, "x")
+    assert row["known_errors"] == {TE_KEY: {"requests": 0, "lines": 2}}
+    assert row["error_lines"] == 0 and row["failed_requests"] == 0
+
+
+def test_unknown_errors_keep_being_counted_without_a_name():
+    log = (REC / "con8.log").read_text()
+    head, block = log.split("\n\n====", 1)
+    other = "output.error='Traceback (most recent call last):\\n  ...\\nConnectionResetError'"
+    (row,) = bp.parse_serving(head + f"\n{other}\n\n====" + block, "x")
+    assert row["error_lines"] == 1 and row["known_errors"] == {}
+    assert bp.summarize([row])["known_errors"] == []
+
+
+def test_known_errors_in_the_summary_tables_and_markdown():
+    doc = bp.collect([(n, (TE / n).read_text()) for n in ("con512.log", "con512.jsonl")])
+    (row,) = doc["runs"]
+    assert row["mismatches"] == [] and row["known_errors"][TE_KEY]["requests"] == 25
+    (entry,) = doc["summary"]["known_errors"]
+    assert {k: entry[k] for k in ("key", "name", "max_concurrency", "requests", "affected")} == {
+        "key": TE_KEY, "name": "TransferEncodingError", "max_concurrency": 512,
+        "requests": 25, "affected": 25}
+    assert entry["runs"] == ["con512.log:38"] and "signature" not in entry
+    for setting in ("router_request_timeout_secs", "router_retry_*", "router_disable_retries",
+                    "router_cb_*", "router_queue_timeout_secs", "router_max_concurrent_requests"):
+        assert f"`{setting}`" in entry["hint"]
+    assert doc["summary"]["runs_with_failures"][0]["known_errors"][TE_KEY]["requests"] == 25
+    (line,) = bp.known_error_sentences(doc["summary"])
+    assert line.startswith('<span style="color:red">**25 requests failed with '
+                           "TransferEncodingError (400, not enough data for the transfer length "
+                           "header) at concurrency 512**</span>: see router settings "
+                           "`router_request_timeout_secs`")
+    md = bp.document_markdown(doc)
+    assert f"- {line}" in md
+    assert '**25 FAILED**</span> (25 TransferEncodingError) |' in md
+    (csv_row,) = csv.DictReader(io.StringIO(bp.to_csv(doc["runs"])))
+    assert csv_row["Known_Errors"] == "transfer_encoding_400=25"
+    assert csv_row["Failed_Requests"] == "25"
+
+
+def test_known_errors_of_an_output_details_record():
+    log = (TE / "con512.log").read_text()
+    rec = json.loads((TE / "con512.jsonl").read_text())
+    rec["errors"] = _printed_errors(log) + [""] * 999
+    (row,) = bp.parse_jsonl(json.dumps(rec), "d.jsonl")
+    assert row["failed_requests"] == 25 and row["requests_sent"] == 1024
+    assert row["known_errors"] == {TE_KEY: {"requests": 25, "lines": 0}}
+    assert bp.count_known_errors(["", "ConnectionResetError"]) == {}
+    # a log printing no output.error= line (e.g. --backend sglang-oai) takes the record's
+    quiet = "\n".join(x for x in log.splitlines() if not x.startswith("output.error="))
+    (text_row,) = bp.parse_serving(quiet, "q.log")
+    assert text_row["known_errors"] == {}
+    assert bp.merge_record(text_row, row)["known_errors"] == row["known_errors"]
+
+
+# ---------------------------------------------------------------------------------------------
 # Noise
 # ---------------------------------------------------------------------------------------------
 def _interleave(log: str) -> str:
@@ -246,6 +366,7 @@ NOISE = [
 
 @pytest.mark.parametrize(("name", "mutate"), NOISE, ids=[n[0] for n in NOISE])
 @pytest.mark.parametrize("source", ["rehearsal-0.5.2/con8.log",
+                                    "transfer-encoding-0.5.2/con512.log",
                                     "sglang-0.5.x-late_jiewcc-notes.md",
                                     "sglang-0.3-era_dlora-results.md"])
 def test_noise_does_not_change_the_numbers(name, mutate, source):
