@@ -19,6 +19,12 @@ description:
     C(RUNNING:) markers and bench_serving's C(benchmark_args=Namespace(...)) line; failed requests
     are the block's C(Failed requests) line or the run's prompt count minus C(Successful
     requests).
+  - Known request errors are named and counted per run (C(known_errors)). C(transfer_encoding_400)
+    is aiohttp's C(TransferEncodingError) 400, "Not enough data to satisfy transfer length
+    header" (the seed's known issue at concurrency 512+), found in bench_serving's
+    C(output.error=) lines, in bare log lines and in multi-line tracebacks (one chained traceback
+    counts once). RV(summary.known_errors) adds, per error and concurrency, a hint naming the
+    router settings to look at. Other errors are still counted in C(error_lines).
   - With O(dest), writes C(bench.csv) (the seed's C(benchmark_parser.py) columns first),
     C(bench.json) and C(bench.md) (failed requests in red), only when their content changes.
   - Runs on the controller (delegated to C(localhost)); needs only the Python standard library.
@@ -96,7 +102,10 @@ runs:
   elements: dict
   sample:
     - {max_concurrency: 8, isl: 64, osl: 32, num_prompts: 16, successful_requests: 16,
-       failed_requests: 0, output_throughput: 759.85, median_ttft_ms: 64.49, source: con8.log}
+       failed_requests: 0, output_throughput: 759.85, median_ttft_ms: 64.49, source: con8.log,
+       error_lines: 0, known_errors: {}}
+    - {max_concurrency: 512, num_prompts: 1024, successful_requests: 999, failed_requests: 25,
+       error_lines: 25, known_errors: {transfer_encoding_400: {requests: 25, lines: 0}}}
 gsm8k:
   description: One entry per GSM8K result (accuracy, invalid, latency_s, output_throughput).
   returned: always
@@ -120,9 +129,24 @@ summary:
       type: int
       returned: always
     runs_with_failures:
-      description: The runs with failed requests or a truncated block.
+      description: The runs with failed requests, known errors or a truncated block.
       type: list
       returned: always
+    known_errors:
+      description:
+        - One entry per known error and concurrency, in the order of the known errors, then by
+          concurrency.
+        - C(key) (for example C(transfer_encoding_400)), C(name), C(description),
+          C(max_concurrency), C(requests) (C(output.error=) lines, one per failed request),
+          C(lines) (occurrences elsewhere, a chained traceback counted once), C(affected)
+          (requests, else lines, summed over the runs), C(runs) (C(source:line) of each run) and
+          C(hint) (the router settings to look at, see the router role's README).
+      type: list
+      elements: dict
+      returned: always
+      sample:
+        - {key: transfer_encoding_400, name: TransferEncodingError, max_concurrency: 512,
+           requests: 25, lines: 0, affected: 25, runs: [con512.log:38]}
     warnings:
       description: Logs and records that disagree or could not be paired.
       type: list
