@@ -29,9 +29,9 @@ def launch_settings(rdma: Any, host: str, settings: dict, default_ifname: Any = 
 
 
 def launch_settings_mismatches(workers: list) -> list[str]:
-    """``{{ workers | inferops.disagg.launch_settings_mismatches }}``: [] when roles agree."""
+    """``{{ hosts_settings | inferops.disagg.launch_settings_mismatches }}``: [] when roles agree."""
     if not isinstance(workers, list):
-        raise AnsibleFilterError("launch_settings_mismatches: input must be a list of workers")
+        raise AnsibleFilterError("launch_settings_mismatches: input must be a list of derived host settings")
     try:
         return _derive.mismatches(workers)
     except (KeyError, TypeError) as exc:

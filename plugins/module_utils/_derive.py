@@ -313,18 +313,20 @@ def _join(pairs: Sequence[tuple[str, Any]]) -> str:
     return "; ".join(f"{host} = {value}" for host, value in pairs)
 
 
-def mismatches(workers: Sequence[Mapping[str, Any]]) -> list[str]:
+def mismatches(hosts: Sequence[Mapping[str, Any]]) -> list[str]:
     """Where the hosts of one role disagree, one line each (naming hosts, values and the fix).
 
     Args:
-        workers: one entry per worker, ``{"host", "mode", "settings"}`` with ``settings`` what
-            ``derive`` returned for the host. Hosts whose settings have errors are skipped (their
-            own errors say more).
+        hosts: what ``derive`` returned for each host, with ``modes``, the worker modes the
+            host runs (prefill, decode or both). Hosts whose settings have errors are skipped
+            (their own errors say more).
 
     Returns:
         [] when every role agrees: the KV transport across all workers; the number of RDMA
         devices and MC_GID_INDEX across the hosts of each mode (rdma only).
     """
+    workers = [{"host": h["host"], "mode": mode, "settings": h}
+               for h in hosts for mode in h["modes"]]
     out: list[str] = []
     good = [w for w in workers if not (w.get("settings") or {}).get("errors")]
     transports = sorted({str(w["settings"].get("kv_transport")) for w in good})

@@ -206,7 +206,8 @@ def test_natural_order():
 
 
 def _worker(host: str, mode: str, out: dict) -> dict:
-    return {"host": host, "mode": mode, "settings": out}
+    """A host's derived settings as the role keeps them: with its name and worker modes."""
+    return {**out, "host": host, "modes": [mode]}
 
 
 def test_mismatches_within_a_role():
@@ -259,3 +260,10 @@ def test_filters():
         filters["launch_settings"]("nope", "h", settings())
     with pytest.raises(AnsibleFilterError, match="missing or bad"):
         filters["launch_settings_mismatches"]([{"host": "p"}])
+
+
+def test_colocated_host_counts_in_both_roles():
+    full, fewer = run(), run("unfit", ib_device_exclude=["mlx5_6"])
+    both = {**full, "host": "pd-1", "modes": ["prefill", "decode"]}
+    found = _derive.mismatches([both, _worker("d2", "decode", fewer)])
+    assert len(found) == 1 and "the decode hosts" in found[0] and "pd-1 = 8" in found[0]
