@@ -56,7 +56,7 @@ def _average(rows: list[dict]) -> dict[tuple[str, int], dict]:
             "runs": len(runs),
             "truncated": sum(1 for r in runs if r.get("error")),
         }
-        for metric, _, _ in METRICS:
+        for metric, _label, _better in METRICS:
             vals = [
                 float(v)
                 for r in runs
@@ -196,8 +196,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
 
 def main(ns: argparse.Namespace) -> int:
     """Print the comparison."""
-    doc_a, _ = load(ns.run_a)
-    doc_b, _ = load(ns.run_b)
+    doc_a = load(ns.run_a)[0]
+    doc_b = load(ns.run_b)[0]
     md, _data = compare(doc_a, doc_b, str(ns.run_a), str(ns.run_b), ns.threshold)
     print(md, end="")
     if ns.out:

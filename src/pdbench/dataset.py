@@ -38,7 +38,7 @@ def conversations(count: int, seed: int = 0, min_words: int = 24, max_words: int
 
     def text() -> str:
         n = rng.randint(min_words, max_words)
-        return " ".join(rng.choice(WORDS) for _ in range(n)) + "."
+        return " ".join(rng.choice(WORDS) for _word in range(n)) + "."
 
     return [
         {

@@ -28,7 +28,7 @@ def run_dir(tmp_path):
 
 
 def test_report_writes_three_readable_pngs_and_the_markdown(run_dir):
-    doc, _ = report.load(run_dir)
+    doc = report.load(run_dir)[0]
     written = report.write(doc, run_dir, {"run_id": "r1", "engine_is_rehearsal": True,
                                           "router_url": "http://x:1"})
     for key in ("throughput", "latency", "tradeoff"):
@@ -45,7 +45,7 @@ def test_report_writes_three_readable_pngs_and_the_markdown(run_dir):
 def test_report_names_the_transfer_encoding_errors_with_the_router_settings(tmp_path):
     doc = cli.parse_paths([FIX / "transfer-encoding-0.5.2"], base=FIX)
     cli.write_outputs(doc, tmp_path)
-    loaded, _ = report.load(tmp_path)
+    loaded = report.load(tmp_path)[0]
     report.write(loaded, tmp_path, {"run_id": "te512"})
     md = (tmp_path / "report.md").read_text()
     failed = md.split("## Failed requests", 1)[1].split("\n## ", 1)[0]
@@ -58,7 +58,7 @@ def test_report_names_the_transfer_encoding_errors_with_the_router_settings(tmp_
 
 
 def test_series_averages_iterations_and_flags_failures(run_dir):
-    doc, _ = report.load(run_dir)
+    doc = report.load(run_dir)[0]
     data = report.series(doc["runs"])
     e2 = data["ISL/OSL 48/24"]
     assert [p["concurrency"] for p in e2] == [2, 8]
