@@ -283,6 +283,25 @@ def test_installed_tarball_deploys_the_same(cluster: Path, tmp_path: Path) -> No
     assert summary["endpoints"]["router"] == ROUTER
 
 
+def test_site_runs_every_stage_into_one_run_record(cluster: Path, tmp_path: Path) -> None:
+    """site.yml = validate, preflight, image, deploy, benchmark: one run, one run directory."""
+    runs = tmp_path / "runs"
+    small = {"disagg_runs_dir": str(runs), "benchmark_concurrency": [2],
+             "benchmark_presets": [{"name": "tiny", "isl": 32, "osl": 8}],
+             "benchmark_gsm8k_num_questions": 4, "benchmark_warmup_run": False}
+    out = _ok(_playbook(cluster, "site.yml", "-e", json.dumps(small))[0])
+    (run,) = list(runs.iterdir())
+    names = {p.name for p in run.iterdir()}
+    assert {"preflight", "image", "bench", "proxy-1", "prefill-1", "prefill-2",
+            "decode-1"} <= names, names
+    assert (run / "bench" / "report.md").is_file()
+    assert list((run / "preflight").glob("*.json")), "no preflight report"
+    # deploy.yml's own preflight is skipped: this run did it before building the image
+    assert "Note that this run has done its preflight" in out
+    workers = {h: r for h, r in _recap(out).items() if h.startswith(("prefill", "decode"))}
+    assert workers and all(r["changed"] == 0 for r in workers.values()), workers
+
+
 def test_decode_change_restarts_only_decode(cluster: Path) -> None:
     before = _containers()
     (cluster / "group_vars" / "decode.yml").write_text(
