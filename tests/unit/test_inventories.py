@@ -257,4 +257,3 @@ def test_values_have_the_declared_types():
     errors = [f"{path.relative_to(REPO)}: {err}" for name, path, value in values
               if (err := _type_error(name, value, declared.get(name)))]
     assert not errors, errors
-
