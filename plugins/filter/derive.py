@@ -28,12 +28,16 @@ def launch_settings(rdma: Any, host: str, settings: dict, default_ifname: Any = 
                           str(rdma_error) if rdma_error else None)
 
 
-def launch_settings_mismatches(workers: list) -> list[str]:
-    """``{{ hosts_settings | inferops.disagg.launch_settings_mismatches }}``: [] when roles agree."""
-    if not isinstance(workers, list):
-        raise AnsibleFilterError("launch_settings_mismatches: input must be a list of derived host settings")
+def launch_settings_mismatches(hosts: list) -> list[str]:
+    """``{{ hosts | inferops.disagg.launch_settings_mismatches }}``: [] when roles agree.
+
+    ``hosts``: what launch_settings returned for each host, with ``modes`` added.
+    """
+    if not isinstance(hosts, list):
+        raise AnsibleFilterError(
+            "launch_settings_mismatches: input must be a list of derived host settings")
     try:
-        return _derive.mismatches(workers)
+        return _derive.mismatches(hosts)
     except (KeyError, TypeError) as exc:
         raise AnsibleFilterError(f"launch_settings_mismatches: missing or bad {exc}") from exc
 
