@@ -12,8 +12,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ansible_collections.inferops.disagg.plugins.module_utils._image_labels import spec_error
+
 SCHEMA_VERSION = 1
-TOP_FIELDS = ("schema", "name", "description", "hf_repo", "prefill", "decode")
+TOP_FIELDS = ("schema", "name", "description", "hf_repo", "requires", "prefill", "decode")
 MODES = ("prefill", "decode")
 
 
@@ -31,6 +33,7 @@ QUANTIZATIONS = (
     "w4afp8", "mxfp4",
 )  # fmt: skip
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_COMPONENT_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 
 def _choice(choices: tuple[str, ...]) -> Callable[[Any], bool]:
@@ -141,6 +144,33 @@ def _mode_errors(mode: str, section: dict) -> list[tuple[str, str]]:
     return out
 
 
+def _requires_errors(requires: Any) -> list[tuple[str, str]]:
+    """(field, problem) pairs of the ``requires`` section: component -> version specifier."""
+    if not isinstance(requires, dict):
+        return [
+            (
+                "requires",
+                "expected a mapping of image component to version specifier, e.g. "
+                f"{{sglang: '>=0.5.2', mooncake: any}}, got {_show(requires)}",
+            )
+        ]
+    out: list[tuple[str, str]] = []
+    for name, spec in requires.items():
+        if not (isinstance(name, str) and _COMPONENT_NAME.fullmatch(name)):
+            out.append(
+                (
+                    f"requires.{name}",
+                    "expected a component name as in the image's io.inferops.component.<name> "
+                    "labels (lower case, digits, . _ -)",
+                )
+            )
+            continue
+        problem = spec_error(spec)
+        if problem is not None:
+            out.append((f"requires.{name}", problem))
+    return out
+
+
 def profile_errors(profile: Any, path: str) -> list[str]:
     """Return the problems of ``profile`` (parsed YAML) as ``<path>: <field>: <problem>`` lines."""
     if not isinstance(profile, dict):
@@ -162,6 +192,8 @@ def profile_errors(profile: Any, path: str) -> list[str]:
     for key in ("description", "hf_repo"):
         if profile.get(key) is not None and not isinstance(profile[key], str):
             found.append((key, f"expected a string, got {_show(profile[key])}"))
+    if profile.get("requires") is not None:
+        found += _requires_errors(profile["requires"])
     for mode in MODES:
         section = profile.get(mode)
         if isinstance(section, dict):
