@@ -10,6 +10,13 @@ Each check is evaluated once per host and aggregates every offending device into
 one planted fault gives one line. Checks that cannot be decided (a fact the host does not expose)
 give no finding; the per-host JSON report still shows the facts they would have used.
 
+The model directory check (``host.model_path``) takes what it requires from ``model_require``:
+``config`` (config.json), ``tokenizer`` (a vocabulary file SGLang's tokenizer loader, transformers'
+``AutoTokenizer``, can read: one of ``TOKENIZER_FILES``; tokenizer_config.json alone only names
+the class) and ``weights`` (``*.safetensors``). config.json and weights come from
+``host_tunables``' ``model`` facts, the tokenizer from the role's ``ansible.builtin.find`` listing
+of the directory (``results["model_files"]``).
+
 The KV path checks (prefill->decode probe pairs) live in ``_preflight_kv``, the finding
 primitives in ``_findings``.
 """
@@ -30,7 +37,8 @@ from ansible_collections.inferops.disagg.plugins.module_utils._preflight_kv impo
     kv_markdown,
 )
 
-__all__ = ["DEFAULTS", "evaluate", "markdown", "render", "version_tuple"]
+__all__ = ["DEFAULTS", "MODEL_REQUIRE", "TOKENIZER_FILES", "evaluate", "markdown", "render",
+           "version_tuple"]
 
 DEFAULTS: dict = {
     "check_gpu": True,
@@ -61,6 +69,7 @@ DEFAULTS: dict = {
     "min_hugepages": 0,
     "require_clock_sync": False,
     "model_path": None,
+    "model_require": ["config", "tokenizer", "weights"],
     "model_min_free_gib": 0,
     "ports_free": [],
     "docker_require_memlock_default_unlimited": False,
@@ -69,6 +78,18 @@ DEFAULTS: dict = {
     "kv_ib_min_gbps": 0,
 }
 
+# Files any one of which gives transformers' AutoTokenizer (SGLang's loader) a vocabulary:
+# tokenizer.json (fast tokenizers), tokenizer.model (SentencePiece), vocab.json (byte-level BPE,
+# with merges.txt), vocab.txt (WordPiece), tiktoken.model (tiktoken models with remote code).
+TOKENIZER_FILES: tuple[str, ...] = (
+    "tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "tiktoken.model",
+)
+# What the model directory check can require (model_require), as a finding's "expected" says it.
+MODEL_REQUIRE: dict[str, str] = {
+    "config": "config.json",
+    "tokenizer": f"a tokenizer ({', '.join(TOKENIZER_FILES[:-1])} or {TOKENIZER_FILES[-1]})",
+    "weights": "*.safetensors",
+}
 
 def version_tuple(text: object) -> tuple[int, ...] | None:
     """``"6.2.2-116"`` -> ``(6, 2, 2)``; None when there is no leading number."""
@@ -278,7 +299,62 @@ def evaluate_rdma(host: str, result: object, t: dict) -> list[dict]:
     return out
 
 
-def evaluate_tunables(host: str, result: object, t: dict) -> list[dict]:
+def _listed_names(result: object) -> tuple[set[str] | None, str | None]:
+    """``(file names, None)`` of a registered ``ansible.builtin.find`` of the model directory,
+    ``(None, error)`` when it failed, ``(None, None)`` when it did not run (skipped, absent)."""
+    if not isinstance(result, dict) or not result or result.get("skipped"):
+        return None, None
+    if result.get("failed") or "files" not in result:
+        return None, str(result.get("msg") or "listing failed without a message")
+    names = {str(item.get("path", "")).rstrip("/").rsplit("/", 1)[-1]
+             for item in result.get("files") or [] if isinstance(item, dict)}
+    return names, None
+
+
+def _model_findings(host: str, model: dict, model_files: object, t: dict) -> list[dict]:
+    """``host.model_path`` (directory, config.json, tokenizer, weights as ``model_require``
+    says) and ``host.disk_free`` for the model directory ``t["model_path"]``."""
+    require = list(t["model_require"] or [])
+    unknown = sorted(set(require) - set(MODEL_REQUIRE))
+    if unknown:
+        raise ValueError(f"unknown model_require items: {', '.join(unknown)} "
+                         f"(known: {', '.join(MODEL_REQUIRE)})")
+    path = t["model_path"]
+    out = []
+    problems = []
+    if not model.get("exists"):
+        problems.append(f"{path} missing")
+    else:
+        if "config" in require and not model.get("config_json"):
+            problems.append("no config.json")
+        if "tokenizer" in require:
+            names, error = _listed_names(model_files)
+            if error:
+                problems.append(f"tokenizer files not listed ({error})")
+            elif names is not None and not names & set(TOKENIZER_FILES):
+                seen = sorted(n for n in names if n.startswith("tokenizer"))
+                problems.append("no tokenizer" + (f" ({', '.join(seen)} only)" if seen else ""))
+        if "weights" in require and not model.get("safetensors"):
+            problems.append("no *.safetensors weights")
+    if problems:
+        wanted = [text for item, text in MODEL_REQUIRE.items() if item in require]
+        out.append(finding(host, "host.model_path", ", ".join(problems),
+                           f"{path}" + (f" with {', '.join(wanted)}" if wanted else ""),
+                           f"put the model at {path} on every prefill and decode host (hf "
+                           f"download <hf_repo> --local-dir {path}), or point "
+                           "disagg_model_root / sglang_worker_model_path (or "
+                           "preflight_model_path) at where it is"))
+    need = t["model_min_free_gib"]
+    free = model.get("free_bytes")
+    if need and free is not None and free < need * GIB:
+        out.append(finding(host, "host.disk_free", f"{human_bytes(free)} free at {path}",
+                           f">= {need} GiB", "free space or put the model on a larger volume"))
+    return out
+
+
+def evaluate_tunables(host: str, result: object, t: dict,
+                      model_files: object = None) -> list[dict]:
+    """The host.* findings; ``model_files`` is the role's listing of the model directory."""
     failed = _module_failed(result)
     if failed:
         return [finding(host, "host.facts", failed, "host tunables from /proc and /sys",
@@ -333,27 +409,8 @@ def evaluate_tunables(host: str, result: object, t: dict) -> list[dict]:
         state = "not synchronized" if clock.get("synchronized") is False else "unknown"
         out.append(finding(host, "host.clock_sync", state, "synchronized",
                            "enable chrony or systemd-timesyncd (timedatectl set-ntp true)"))
-    model = f.get("model", {})
     if t["model_path"]:
-        problems = []
-        if not model.get("exists"):
-            problems.append(f"{t['model_path']} missing")
-        else:
-            if not model.get("config_json"):
-                problems.append("no config.json")
-            if not model.get("safetensors"):
-                problems.append("no *.safetensors weights")
-        if problems:
-            out.append(finding(host, "host.model_path", ", ".join(problems),
-                               f"{t['model_path']} with config.json and *.safetensors",
-                               "download the model to that path on every host (hf download "
-                               "<repo> --local-dir <path>) or fix preflight_model_path"))
-        need = t["model_min_free_gib"]
-        free = model.get("free_bytes")
-        if need and free is not None and free < need * GIB:
-            out.append(finding(host, "host.disk_free", f"{human_bytes(free)} free at "
-                               f"{t['model_path']}", f">= {need} GiB",
-                               "free space or put the model on a larger volume"))
+        out += _model_findings(host, f.get("model", {}), model_files, t)
     busy = f.get("ports", {}).get("busy", [])
     if busy:
         out.append(finding(host, "host.ports", "in use: " + ", ".join(map(str, busy)),
@@ -388,7 +445,8 @@ def evaluate_docker(host: str, result: object, t: dict) -> list[dict]:
 
 
 def evaluate(host: str, results: dict, thresholds: dict | None = None) -> list[dict]:
-    """All findings for one host. ``results`` maps amdgpu/rdma/host_tunables to module results."""
+    """All findings for one host. ``results`` maps amdgpu/rdma/host_tunables (and model_files,
+    the role's ``ansible.builtin.find`` of the model directory) to module results."""
     t = dict(DEFAULTS)
     t.update({k: v for k, v in (thresholds or {}).items() if k in DEFAULTS})
     unknown = sorted(set(thresholds or {}) - set(DEFAULTS))
@@ -400,7 +458,8 @@ def evaluate(host: str, results: dict, thresholds: dict | None = None) -> list[d
     if t["check_rdma"]:
         findings += evaluate_rdma(host, results.get("rdma"), t)
     if t["check_tunables"]:
-        findings += evaluate_tunables(host, results.get("host_tunables"), t)
+        findings += evaluate_tunables(host, results.get("host_tunables"), t,
+                                      results.get("model_files"))
     if t["check_docker"]:
         findings += evaluate_docker(host, results.get("host_tunables"), t)
     if t["check_kv_path"]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from ansible_collections.inferops.disagg.plugins.module_utils import _preflight
@@ -14,7 +16,7 @@ from ansible_collections.inferops.disagg.plugins.modules import (
     rdma_facts,
 )
 
-from ._preflight_helpers import FIXTURES, TREES, FakeModule
+from ._preflight_helpers import FIXTURES, REPO, TREES, FakeModule
 
 MODEL = "/models/Qwen2.5-0.5B-Instruct"
 UNFIT_CHECKS = [
@@ -148,6 +150,159 @@ def test_model_path(path, found):
     findings = _preflight.evaluate("fit", results("fit", model_path=path), {"model_path": path})
     assert [(f["check"], f["found"]) for f in findings] == [("host.model_path", found)]
 
+
+
+def listing(*names: str, path: str = MODEL) -> dict:
+    """What the role's ansible.builtin.find of the model directory registers."""
+    return {"changed": False, "files": [{"path": f"{path}/{n}", "islnk": False} for n in names],
+            "matched": len(names), "examined": len(names) + 2, "skipped_paths": {},
+            "msg": "All paths examined"}
+
+
+def model_findings(res: dict, **thresholds) -> list[tuple[str, str]]:
+    findings = _preflight.evaluate("prefill-1", res, {"model_path": MODEL, **thresholds})
+    return [(f["check"], f["found"]) for f in findings]
+
+
+@pytest.mark.parametrize("name", _preflight.TOKENIZER_FILES)
+def test_model_any_tokenizer_file_is_enough(name):
+    res = results("fit")
+    res["model_files"] = listing(name, "tokenizer_config.json")
+    assert model_findings(res) == []
+
+
+@pytest.mark.parametrize(("names", "found"), [
+    ((), "no tokenizer"),
+    # tokenizer_config.json names the tokenizer class; the vocabulary is elsewhere
+    (("tokenizer_config.json",), "no tokenizer (tokenizer_config.json only)"),
+    (("tokenizer_config.json", "special_tokens_map.json"),
+     "no tokenizer (tokenizer_config.json only)"),
+])
+def test_model_without_tokenizer_names_host_and_path(names, found):
+    res = results("fit")
+    res["model_files"] = listing(*names)
+    findings = _preflight.evaluate("prefill-1", res, {"model_path": MODEL})
+    assert [(f["check"], f["found"]) for f in findings] == [("host.model_path", found)]
+    line = _preflight.render(findings[0])
+    assert line.startswith(f"prefill-1: host.model_path: found {found}, expected {MODEL} with "
+                           "config.json, a tokenizer (tokenizer.json, ")
+    assert f"hf download <hf_repo> --local-dir {MODEL}" in line
+
+
+def test_model_missing_directory_names_the_path():
+    res = results("fit", model_path="/models/absent")
+    res["model_files"] = {"skipped": True, "changed": False}  # the role skips the listing then
+    findings = _preflight.evaluate("decode-1", res, {"model_path": "/models/absent"})
+    assert [(f["check"], f["found"]) for f in findings] == [
+        ("host.model_path", "/models/absent missing")]
+    assert _preflight.render(findings[0]).startswith(
+        "decode-1: host.model_path: found /models/absent missing, expected /models/absent with ")
+
+
+def test_model_listing_that_failed_is_a_problem_not_a_pass():
+    res = results("fit")
+    res["model_files"] = {"failed": True, "msg": "Permission denied"}
+    assert model_findings(res) == [
+        ("host.model_path", "tokenizer files not listed (Permission denied)")]
+
+
+def test_model_require_chooses_what_counts():
+    res = results("fit")                     # config.json + model.safetensors, no tokenizer
+    res["model_files"] = listing()
+    assert model_findings(res, model_require=["config", "weights"]) == []   # recorded-tree default
+    assert model_findings(res, model_require=[]) == []                      # directory only
+    assert model_findings(res, model_require=["tokenizer"]) == [("host.model_path", "no tokenizer")]
+    with pytest.raises(ValueError, match="unknown model_require items: tokeniser"):
+        model_findings(res, model_require=["tokeniser"])
+
+
+def test_model_without_weights(tmp_path):
+    """A directory with config and tokenizer but no weights (the rehearsal's model directories)."""
+    model = tmp_path / "models" / "rehearsal-tiny"
+    model.mkdir(parents=True)
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        (model / name).write_text("{}\n")
+    base = {"root": str(tmp_path), "model_path": "/models/rehearsal-tiny", "ports": [],
+            "check_docker": False, "docker_socket": None, "docker_timeout": 1.0}
+    res = {"host_tunables": {"ansible_facts": {
+        "host_tunables": host_tunables.gather(FakeModule(**base))}},
+        "model_files": listing("tokenizer.json", "tokenizer_config.json",
+                               path="/models/rehearsal-tiny")}
+    only = {"check_gpu": False, "check_rdma": False, "check_docker": False,
+            "check_kv_path": False, "model_path": "/models/rehearsal-tiny"}
+
+    def model(thresholds: dict) -> list[str]:   # the bare tmp tree fails other host.* checks
+        return [f["found"] for f in _preflight.evaluate("h", res, thresholds)
+                if f["check"] == "host.model_path"]
+
+    assert model(only) == ["no *.safetensors weights"]
+    assert model({**only, "model_require": ["config", "tokenizer"]}) == []
+
+
+ROLE_INVENTORY = """
+all:
+  vars:
+    ansible_connection: local
+    ansible_python_interpreter: "{{{{ ansible_playbook_python }}}}"
+    preflight_mode: warn
+    preflight_check_gpu: false
+    preflight_check_rdma: false
+    preflight_check_docker: false
+    preflight_check_kv_path: false
+    disagg_model_root: {models}
+    disagg_model_profile: Qwen3-32B
+  children:
+    prefill:
+      hosts:
+        real-prefill: {{}}
+        tree-default:
+          preflight_root: {tree}
+        tree-named:
+          preflight_root: {tree}
+          preflight_model_path: {model}
+    decode:
+      hosts:
+        real-decode:
+          sglang_worker_model_path: /srv/absent/model
+    proxy:
+      hosts:
+        real-proxy: {{}}
+"""
+
+
+def test_role_checks_the_workers_model_directory_by_default(tmp_path: Path):
+    """The role's defaults and wiring, in check mode: on real hosts (root /) prefill and decode
+    get the workers' --model-path checked for config.json, a tokenizer and weights; the proxy
+    and a recorded tree without a named path are not checked; a named path on a recorded tree
+    keeps the config + weights check."""
+    qwen = tmp_path / "models" / "Qwen3-32B"
+    qwen.mkdir(parents=True)
+    for name in ("config.json", "tokenizer.json", "model-00001-of-00001.safetensors"):
+        (qwen / name).write_text("{}\n")
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(ROLE_INVENTORY.format(models=tmp_path / "models", tree=TREES / "fit",
+                                               model=MODEL))
+    playbook = tmp_path / "preflight.yml"
+    playbook.write_text("- name: Preflight\n  hosts: all\n  gather_facts: false\n  roles:\n"
+                        "    - role: inferops.disagg.preflight\n")
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "--check", "-i", str(inventory),
+         str(playbook), "-e", f"disagg_run_dir={tmp_path / 'run'}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    seen = {}
+    for report in (tmp_path / "run" / "preflight").glob("*.json"):
+        doc = json.loads(report.read_text())
+        seen[doc["host"]] = (doc["thresholds"]["model_path"],
+                             [f["found"] for f in doc["findings"]
+                              if f["check"] == "host.model_path"])
+    assert seen == {
+        "real-prefill": (str(qwen), []),
+        "real-decode": ("/srv/absent/model", ["/srv/absent/model missing"]),
+        "real-proxy": (None, []),
+        "tree-default": (None, []),
+        "tree-named": (MODEL, []),
+    }
 
 def test_busy_port():
     res = results("fit", ports=[31000, 30000])   # 31000 listens in the recorded /proc/net/tcp
