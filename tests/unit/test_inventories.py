@@ -247,7 +247,9 @@ def _type_error(name: str, value: Any, spec: dict[str, Any] | None) -> str | Non
     number_as_bool = kind in ("int", "float") and isinstance(value, bool)
     if not isinstance(value, _TYPES[kind]) or number_as_bool:
         return f"{name}: {value!r} is not of type {kind}"
-    if "choices" in spec and value not in spec["choices"]:
+    # Ansible applies a list option's choices to each element
+    items = value if kind == "list" else [value]
+    if "choices" in spec and any(v not in spec["choices"] for v in items):
         return f"{name}: {value!r} is not one of {spec['choices']}"
     return None
 
