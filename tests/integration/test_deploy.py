@@ -295,7 +295,7 @@ def test_site_runs_every_stage_into_one_run_record(cluster: Path, tmp_path: Path
     assert {"preflight", "bench", "proxy-1", "prefill-1", "prefill-2", "decode-1"} <= names, names
     # the image stage ran in this run (its logs go to image/ only when it builds)
     assert re.search(r"inferops-rehearsal:\w+ \(sha256:\w+\), profile rehearsal:", out), out[-3000:]
-    assert (run / "bench" / "report.md").is_file()
+    assert (run / "bench" / "results" / "report.md").is_file()
     assert list((run / "preflight").glob("*.json")), "no preflight report"
     # deploy.yml's own preflight is skipped: this run did it before building the image
     assert "Note that this run has done its preflight" in out
