@@ -339,7 +339,7 @@ def mismatches(hosts: Sequence[Mapping[str, Any]]) -> list[str]:
         hosts = [w for w in good if w.get("mode") == mode
                  and w["settings"].get("kv_transport") == "rdma"]
         counts = [(str(w["host"]), len(w["settings"].get("ib_devices") or [])) for w in hosts]
-        if len({c for _, c in counts}) > 1:
+        if len({count for host, count in counts}) > 1:
             shown = [(str(w["host"]), f"{len(w['settings']['ib_devices'])} "
                       f"({','.join(w['settings']['ib_devices'])})") for w in hosts]
             out.append(
@@ -348,7 +348,7 @@ def mismatches(hosts: Sequence[Mapping[str, Any]]) -> list[str]:
                 f"{mode} host use the same devices (disagg_ib_devices or "
                 f"disagg_ib_device_exclude in group_vars/{mode} or host_vars)")
         gids = [(str(w["host"]), w["settings"].get("mc_gid_index")) for w in hosts]
-        if len({g for _, g in gids}) > 1:
+        if len({gid for host, gid in gids}) > 1:
             out.append(
                 f"launch.mc_gid_index: the {mode} hosts would use different MC_GID_INDEX values "
                 f"({_join(gids)}); fix: give every {mode} host the same GID table (IPv4 "

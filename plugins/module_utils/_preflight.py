@@ -91,6 +91,7 @@ MODEL_REQUIRE: dict[str, str] = {
     "weights": "*.safetensors",
 }
 
+
 def version_tuple(text: object) -> tuple[int, ...] | None:
     """``"6.2.2-116"`` -> ``(6, 2, 2)``; None when there is no leading number."""
     match = re.match(r"^\s*v?(\d+(?:\.\d+)*)", str(text or ""))

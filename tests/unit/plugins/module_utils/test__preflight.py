@@ -151,7 +151,6 @@ def test_model_path(path, found):
     assert [(f["check"], f["found"]) for f in findings] == [("host.model_path", found)]
 
 
-
 def listing(*names: str, path: str = MODEL) -> dict:
     """What the role's ansible.builtin.find of the model directory registers."""
     return {"changed": False, "files": [{"path": f"{path}/{n}", "islnk": False} for n in names],
@@ -303,6 +302,7 @@ def test_role_checks_the_workers_model_directory_by_default(tmp_path: Path):
         "tree-default": (None, []),
         "tree-named": (MODEL, []),
     }
+
 
 def test_busy_port():
     res = results("fit", ports=[31000, 30000])   # 31000 listens in the recorded /proc/net/tcp
