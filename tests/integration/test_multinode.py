@@ -89,6 +89,7 @@ def rendered(tmp_path: Path, model_dir: Path) -> dict[str, dict]:
                 "disagg_model_profiles_dir": str(profiles),
                 "disagg_model_root": str(model_dir.parent),
                 "disagg_launcher": [sys.executable, "-m", "pd_rehearsal"],
+                "disagg_kv_transport": "tcp",  # loopback: no RDMA devices to derive
                 "disagg_host_address": "127.0.0.1",
                 "disagg_bootstrap_port": free_port(),
                 "disagg_dist_init_port": free_port(),
