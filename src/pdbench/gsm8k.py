@@ -17,12 +17,18 @@ from its behaviour (no code copied):
 
 A request that fails (HTTP error, timeout) counts as invalid and is reported separately
 (``Failed requests: N``); the exit code is 1 when more than ``--max-failed`` requests failed.
+
+Which question set (``choose``, ``describe``; ``--choose`` and ``--check`` on the command line,
+used by the ``benchmark`` role): a real engine's accuracy comes from GSM8K's test set (1,319
+questions, ``test.jsonl`` of openai/grade-school-math), given by path or fetched from a URL with a
+pinned sha256 (never unverified); the project's 32-question sample is for rehearsal only.
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import hashlib
 import json
 import re
 import sys
@@ -35,6 +41,25 @@ import requests
 INVALID = None
 STOP = ["Question", "Assistant:", "<|separator|>"]
 _DIGITS = re.compile(r"\d+")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+#: Questions in GSM8K's test set (``grade_school_math/data/test.jsonl``).
+FULL_TEST_QUESTIONS = 1319
+#: Its canonical URL (openai/grade-school-math).
+TEST_URL = (
+    "https://raw.githubusercontent.com/openai/grade-school-math/master/"
+    "grade_school_math/data/test.jsonl"
+)
+SAMPLE_SET = "project sample, rehearsal only"
+TEST_SET = "GSM8K test set"
+HOW_TO_PROVIDE = (
+    "give GSM8K's test set (1,319 questions, test.jsonl of openai/grade-school-math) either as "
+    "a file on the controller (-e benchmark_gsm8k_data=/path/to/test.jsonl) or as a URL the "
+    "controller can reach plus its pinned checksum (benchmark_gsm8k_url, default "
+    + TEST_URL
+    + ", and benchmark_gsm8k_sha256=<64 hex digits>, the output of `sha256sum test.jsonl` on a "
+    "copy you trust); or set benchmark_gsm8k: false to skip GSM8K"
+)
 
 
 def answer_value(text: str) -> int | None:
@@ -45,6 +70,8 @@ def answer_value(text: str) -> int | None:
 
 def load(path: Path) -> list[dict]:
     """GSM8K-format lines: ``{"question": ..., "answer": "... #### N"}``."""
+    if not path.is_file():
+        raise SystemExit(f"gsm8k: {path} is not a file on the controller")
     rows = []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
@@ -59,6 +86,116 @@ def load(path: Path) -> list[dict]:
     if not rows:
         raise SystemExit(f"gsm8k: {path} has no questions")
     return rows
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def choose(
+    data: str,
+    *,
+    rehearsal: bool,
+    sample: str,
+    url: str = TEST_URL,
+    sha256: str = "",
+    fetch_to: str = "",
+) -> dict[str, str]:
+    """Which GSM8K file to use, before any file is read.
+
+    ``data`` (a path) wins; else the rehearsal engine gets the project ``sample``; else the file
+    at ``url`` is fetched to ``fetch_to``, but only with a pinned ``sha256``. Anything else stops
+    (``SystemExit``) with how to provide the set.
+    """
+    data, url, sha256 = data.strip(), url.strip(), sha256.strip().lower()
+    if sha256 and not _SHA256.fullmatch(sha256):
+        raise SystemExit(
+            f"gsm8k: benchmark_gsm8k_sha256 {sha256!r} is not a sha256 (64 hex digits)"
+        )
+    if data:
+        return {"source": "path", "path": data, "sha256": sha256}
+    if rehearsal:
+        return {"source": "sample", "path": sample, "sha256": ""}
+    if not url:
+        raise SystemExit(
+            "gsm8k: a real engine's accuracy needs GSM8K's test set, not the project sample, "
+            "and no benchmark_gsm8k_data or benchmark_gsm8k_url is set: " + HOW_TO_PROVIDE
+        )
+    if not sha256:
+        raise SystemExit(
+            f"gsm8k: refusing to download {url} without a pinned checksum (benchmark_gsm8k_sha256 "
+            "is empty; nothing is ever downloaded unverified), and a real engine's accuracy needs "
+            "GSM8K's test set, not the project sample: " + HOW_TO_PROVIDE
+        )
+    if not fetch_to:
+        raise SystemExit("gsm8k: no destination for the fetched test set (--fetch-to)")
+    return {"source": "fetch", "path": fetch_to, "url": url, "sha256": sha256}
+
+
+def describe(
+    path: Path,
+    *,
+    rehearsal: bool,
+    sample_sha256: str,
+    source: str = "path",
+    sha256: str = "",
+    expected: int = FULL_TEST_QUESTIONS,
+) -> dict[str, Any]:
+    """Check a GSM8K file and say what it is.
+
+    Every line must be ``{"question", "answer"}`` with a number in the answer; ``sha256`` (when
+    given) must match. The project sample (recognised by its checksum) is refused unless
+    ``rehearsal``. A file that is not the sample but does not have ``expected`` questions gets a
+    warning (not a full test set). Returns path, questions, sha256, set, source, warnings.
+    """
+    rows = load(path)
+    digest = sha256_of(path)
+    if sha256 and digest != sha256.lower():
+        raise SystemExit(
+            f"gsm8k: {path} has sha256 {digest}, benchmark_gsm8k_sha256 says {sha256}: "
+            "not the pinned file"
+        )
+    no_number = [
+        i
+        for i, r in enumerate(rows, 1)
+        if not isinstance(r["question"], str)
+        or not isinstance(r["answer"], str)
+        or answer_value(r["answer"]) is INVALID
+    ]
+    if no_number:
+        raise SystemExit(
+            f"gsm8k: {path}: questions/answers that are not text or answers without a number "
+            f"(question {no_number[:10]}{' ...' if len(no_number) > 10 else ''})"
+        )
+    is_sample = digest == sample_sha256
+    if is_sample and not rehearsal:
+        raise SystemExit(
+            f"gsm8k: {path} is the project's {len(rows)}-question sample, for rehearsal only: a "
+            "real engine's accuracy never comes from it; " + HOW_TO_PROVIDE
+        )
+    warnings = []
+    if not is_sample and len(rows) != expected:
+        warnings.append(
+            f"{path} has {len(rows)} questions, GSM8K's test set has {expected:,}: not the full "
+            "test set, the accuracy is not comparable with published GSM8K numbers"
+        )
+    return {
+        "path": str(path),
+        "questions": len(rows),
+        "sha256": digest,
+        "set": SAMPLE_SET if is_sample else TEST_SET,
+        "source": source,
+        "warnings": warnings,
+    }
+
+
+def set_sentence(info: dict) -> str:
+    """One line naming the question set (for logs and the report)."""
+    return (
+        f"{info.get('set', '?')}: {info.get('path', '?')}, {info.get('questions', '?')} "
+        f"questions, sha256 {info.get('sha256', '?')}"
+    )
 
 
 def example(row: dict, with_answer: bool) -> str:
@@ -170,16 +307,15 @@ def report_lines(result: dict) -> list[str]:
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
-    """The ``gsm8k`` sub-command's options (upstream's names)."""
+    """The ``gsm8k`` sub-command's options (upstream's names, then the set choice/check)."""
     ap.add_argument(
         "--base-url",
-        required=True,
-        help="router or worker URL, e.g. http://10.0.0.1:30000 (POST /generate)",
+        default="",
+        help="router or worker URL, e.g. http://10.0.0.1:30000 (POST /generate); needed to run",
     )
     ap.add_argument(
         "--data-path",
-        required=True,
-        type=Path,
+        default="",
         help="GSM8K-format jsonl (no download: give a local file)",
     )
     ap.add_argument("--num-questions", type=int, default=200)
@@ -191,16 +327,76 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
         "--max-failed", type=int, default=0, help="exit 1 when more requests than this failed"
     )
     ap.add_argument("--out-dir", type=Path, help="write gsm8k.json and gsm8k_details.jsonl here")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--choose",
+        action="store_true",
+        help="print (JSON) which file to use: --data-path, the sample, or a fetch",
+    )
+    mode.add_argument(
+        "--check",
+        action="store_true",
+        help="check --data-path and print (JSON) its set, questions and sha256; no requests",
+    )
+    ap.add_argument(
+        "--engine",
+        choices=["real", "rehearsal"],
+        default="real",
+        help="rehearsal: the rehearsal engine, which may use the project sample",
+    )
+    ap.add_argument("--sample-path", default="", help="the project's sample (rehearsal only)")
+    ap.add_argument("--url", default=TEST_URL, help="where to fetch the test set (with --sha256)")
+    ap.add_argument("--sha256", default="", help="pinned sha256 of the test set")
+    ap.add_argument("--fetch-to", default="", help="where the fetched test set goes")
+    ap.add_argument("--source", default="path", help="how the file was chosen (recorded)")
+    ap.add_argument(
+        "--expect-questions",
+        type=int,
+        default=FULL_TEST_QUESTIONS,
+        help="questions of the full test set (warn otherwise)",
+    )
+
+
+def _sample_sha256(ns: argparse.Namespace) -> str:
+    sample = Path(ns.sample_path) if ns.sample_path else None
+    return sha256_of(sample) if sample and sample.is_file() else ""
 
 
 def main(ns: argparse.Namespace) -> int:
-    """Run the evaluation and print the result lines."""
+    """Choose or check the set (``--choose``/``--check``), or run the evaluation."""
+    if ns.choose:
+        choice = choose(
+            ns.data_path,
+            rehearsal=ns.engine == "rehearsal",
+            sample=ns.sample_path,
+            url=ns.url,
+            sha256=ns.sha256,
+            fetch_to=ns.fetch_to,
+        )
+        print(json.dumps(choice))
+        return 0
+    if not ns.data_path:
+        raise SystemExit("gsm8k: --data-path is required")
+    data_path = Path(ns.data_path)
+    if ns.check:
+        info = describe(
+            data_path,
+            rehearsal=ns.engine == "rehearsal",
+            sample_sha256=_sample_sha256(ns),
+            source=ns.source,
+            sha256=ns.sha256,
+            expected=ns.expect_questions,
+        )
+        print(json.dumps(info))
+        return 0
+    if not ns.base_url:
+        raise SystemExit("gsm8k: --base-url is required")
     for name in ("num_questions", "parallel", "max_new_tokens"):
         if getattr(ns, name) < 1:
             raise SystemExit(f"gsm8k: --{name.replace('_', '-')} must be >= 1")
     if ns.num_shots < 0:
         raise SystemExit("gsm8k: --num-shots must be >= 0")
-    rows = load(ns.data_path)
+    rows = load(data_path)
     result, details = run(
         ns.base_url,
         rows,
@@ -210,13 +406,20 @@ def main(ns: argparse.Namespace) -> int:
         ns.max_new_tokens,
         ns.timeout,
     )
-    result["data_path"] = str(ns.data_path)
+    sample_sha = _sample_sha256(ns)
+    digest = sha256_of(data_path)
+    result["data_path"] = str(data_path)
+    result["data_questions"] = len(rows)
+    result["data_sha256"] = digest
+    if sample_sha:
+        result["data_set"] = SAMPLE_SET if digest == sample_sha else TEST_SET
     for line in report_lines(result):
         print(line, flush=True)
     if ns.out_dir:
         ns.out_dir.mkdir(parents=True, exist_ok=True)
         (ns.out_dir / "gsm8k.log").write_text(
-            f"[pdbench] gsm8k {ns.base_url} {ns.data_path}\n"
+            f"[pdbench] gsm8k {ns.base_url} {data_path}\n"
+            + (f"[pdbench] set: {set_sentence(_set_info(result))}\n" if sample_sha else "")
             + "\n".join(report_lines(result))
             + "\n"
         )
@@ -228,3 +431,12 @@ def main(ns: argparse.Namespace) -> int:
         print(f"gsm8k: {result['failed_requests']} request(s) failed", file=sys.stderr)
         return 1
     return 0
+
+
+def _set_info(result: dict) -> dict:
+    return {
+        "set": result.get("data_set"),
+        "path": result.get("data_path"),
+        "questions": result.get("data_questions"),
+        "sha256": result.get("data_sha256"),
+    }

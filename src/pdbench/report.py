@@ -39,6 +39,8 @@ from benchparse import (  # noqa: E402
 )
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
+from pdbench.gsm8k import TEST_SET  # noqa: E402
+
 PLOTS = {
     "throughput": "throughput_vs_concurrency.png",
     "latency": "latency_vs_concurrency.png",
@@ -285,6 +287,26 @@ def _meta_lines(meta: dict) -> list[str]:
     return out
 
 
+def gsm8k_set_lines(info: object) -> list[str]:
+    """Which question set GSM8K used (``meta.json``'s ``gsm8k_set``, from the role's check)."""
+    if not isinstance(info, dict) or not info:
+        return []
+    name = str(info.get("set") or "?")
+    line = (
+        f"Question set: **{name}**: `{info.get('path', '?')}`, {info.get('questions', '?')} "
+        f"questions, sha256 `{info.get('sha256', '?')}`"
+    )
+    if info.get("source") == "fetch" and info.get("url"):
+        line += f", fetched from {info['url']}"
+    out = [line + "."]
+    if name != TEST_SET:
+        out.append(
+            "The project's sample is for rehearsal only: this is not a GSM8K accuracy number."
+        )
+    out += [f"- warning: {w}" for w in info.get("warnings") or []]
+    return out + [""]
+
+
 def write(doc: dict, out_dir: Path, meta: dict | None = None, title: str | None = None) -> dict:
     """Draw the plots and write ``report.md``; return the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -314,6 +336,7 @@ def write(doc: dict, out_dir: Path, meta: dict | None = None, title: str | None 
     gsm = doc.get("gsm8k") or []
     if gsm:
         md += ["", "## GSM8K accuracy", ""]
+        md += gsm8k_set_lines(meta.get("gsm8k_set"))
         if meta.get("engine_is_rehearsal"):
             md += [
                 "The rehearsal engine generates deterministic text, not inference: the accuracy "

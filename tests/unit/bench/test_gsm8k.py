@@ -120,3 +120,138 @@ def test_run_scores_like_upstream():
     assert lines[0] == "Accuracy: 0.400" and lines[1] == "Invalid: 0.400"
     assert lines[2].startswith("Latency: ") and lines[2].endswith(" s")
     assert lines[3].endswith(" token/s") and lines[-1] == "Failed requests: 1"
+
+
+# --- which question set: GSM8K's test set on a real engine, the sample for rehearsal only ---
+
+def _write_set(path: Path, count: int) -> Path:
+    lines = [json.dumps({"question": f"What is {i} + 1?",
+                         "answer": f"{i} + 1 = {i + 1}\n#### {i + 1}"})
+             for i in range(count)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_choose_a_given_path_wins():
+    choice = gsm8k.choose("/data/test.jsonl", rehearsal=False, sample=str(DATA))
+    assert choice == {"source": "path", "path": "/data/test.jsonl", "sha256": ""}
+
+
+def test_choose_the_sample_only_for_rehearsal():
+    choice = gsm8k.choose("", rehearsal=True, sample=str(DATA), sha256="")
+    assert choice["source"] == "sample" and choice["path"] == str(DATA)
+
+
+def test_real_engine_without_a_set_stops_with_how_to_provide_it():
+    with pytest.raises(SystemExit) as exc:
+        gsm8k.choose("", rehearsal=False, sample=str(DATA), url="", sha256="")
+    msg = str(exc.value)
+    assert "not the project sample" in msg
+    assert "benchmark_gsm8k_data=" in msg and "benchmark_gsm8k_sha256" in msg
+    assert "1,319" in msg
+
+
+def test_empty_checksum_refuses_to_fetch():
+    with pytest.raises(SystemExit) as exc:
+        gsm8k.choose("", rehearsal=False, sample=str(DATA), sha256="", fetch_to="/tmp/x.jsonl")
+    msg = str(exc.value)
+    assert "refusing to download" in msg and gsm8k.TEST_URL in msg
+    assert "benchmark_gsm8k_sha256" in msg and "benchmark_gsm8k_data" in msg
+
+
+def test_fetch_only_with_a_pinned_sha256():
+    digest = "AB" * 32
+    choice = gsm8k.choose("", rehearsal=False, sample=str(DATA), sha256=digest,
+                          fetch_to="/cache/gsm8k/test.jsonl")
+    assert choice == {"source": "fetch", "path": "/cache/gsm8k/test.jsonl",
+                      "url": gsm8k.TEST_URL, "sha256": digest.lower()}
+
+
+def test_a_malformed_sha256_is_refused():
+    with pytest.raises(SystemExit, match="64 hex digits"):
+        gsm8k.choose("", rehearsal=False, sample=str(DATA), sha256="abc123", fetch_to="/x")
+
+
+def test_describe_the_sample_in_rehearsal():
+    info = gsm8k.describe(DATA, rehearsal=True, sample_sha256=gsm8k.sha256_of(DATA),
+                          source="sample")
+    assert info["set"] == gsm8k.SAMPLE_SET == "project sample, rehearsal only"
+    assert info["questions"] == 32 and info["warnings"] == [] and len(info["sha256"]) == 64
+
+
+def test_describe_refuses_the_sample_on_a_real_engine(tmp_path):
+    copy = tmp_path / "test.jsonl"
+    copy.write_bytes(DATA.read_bytes())  # the sample under another name is still the sample
+    with pytest.raises(SystemExit, match="rehearsal only"):
+        gsm8k.describe(copy, rehearsal=False, sample_sha256=gsm8k.sha256_of(DATA))
+
+
+def test_describe_a_full_test_set(tmp_path):
+    path = _write_set(tmp_path / "test.jsonl", gsm8k.FULL_TEST_QUESTIONS)
+    info = gsm8k.describe(path, rehearsal=False, sample_sha256=gsm8k.sha256_of(DATA),
+                          sha256=gsm8k.sha256_of(path))
+    assert info["set"] == gsm8k.TEST_SET and info["questions"] == 1319
+    assert info["warnings"] == [] and info["sha256"] == gsm8k.sha256_of(path)
+    assert "GSM8K test set" in gsm8k.set_sentence(info)
+
+
+def test_describe_warns_when_a_set_is_not_full(tmp_path):
+    path = _write_set(tmp_path / "test.jsonl", 100)
+    info = gsm8k.describe(path, rehearsal=False, sample_sha256=gsm8k.sha256_of(DATA))
+    assert info["questions"] == 100
+    assert len(info["warnings"]) == 1 and "1,319" in info["warnings"][0]
+
+
+@pytest.mark.parametrize(("content", "error"), [
+    ('{"question": "q"}\n', "needs 'question' and 'answer'"),
+    ("not json\n", "not JSON"),
+    ('{"question": "q", "answer": "no number"}\n', "without a number"),
+    ("\n", "no questions"),
+])
+def test_describe_rejects_bad_files(tmp_path, content, error):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(content)
+    with pytest.raises(SystemExit, match=error):
+        gsm8k.describe(path, rehearsal=False, sample_sha256="")
+
+
+def test_describe_checks_the_pinned_sha256(tmp_path):
+    path = _write_set(tmp_path / "test.jsonl", 3)
+    with pytest.raises(SystemExit, match="not the pinned file"):
+        gsm8k.describe(path, rehearsal=False, sample_sha256="", sha256="0" * 64)
+
+
+def test_describe_a_missing_file(tmp_path):
+    with pytest.raises(SystemExit, match="not a file"):
+        gsm8k.describe(tmp_path / "none.jsonl", rehearsal=False, sample_sha256="")
+
+
+def test_cli_choose_and_check(tmp_path, capsys):
+    from pdbench import cli
+
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["gsm8k", "--choose", "--engine", "real", "--sample-path", str(DATA)])
+    assert "benchmark_gsm8k_sha256" in str(exc.value)
+    assert cli.main(["gsm8k", "--choose", "--engine", "rehearsal",
+                     "--sample-path", str(DATA)]) == 0
+    assert json.loads(capsys.readouterr().out)["source"] == "sample"
+    assert cli.main(["gsm8k", "--check", "--engine", "rehearsal", "--data-path", str(DATA),
+                     "--sample-path", str(DATA), "--source", "sample"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["set"] == gsm8k.SAMPLE_SET and info["source"] == "sample"
+
+
+def test_report_names_the_question_set(tmp_path):
+    from pdbench import report
+
+    info = {"set": gsm8k.TEST_SET, "path": "/d/test.jsonl", "questions": 1319, "sha256": "ab" * 32,
+            "source": "fetch", "url": gsm8k.TEST_URL, "warnings": []}
+    lines = report.gsm8k_set_lines(info)
+    assert "**GSM8K test set**" in lines[0] and "1319 questions" in lines[0]
+    assert gsm8k.TEST_URL in lines[0]
+    sample = dict(info, set=gsm8k.SAMPLE_SET, questions=32, source="sample",
+                  warnings=["w"])
+    lines = report.gsm8k_set_lines(sample)
+    assert "project sample, rehearsal only" in lines[0]
+    assert any("not a GSM8K accuracy number" in x for x in lines) and "- warning: w" in lines
+    assert report.gsm8k_set_lines(None) == []

@@ -1,0 +1,63 @@
+"""The benchmark role's GSM8K set choice on a real engine: it stops, with how to provide the set.
+
+Runs ``playbooks/benchmark.yml`` with a non-rehearsal launcher against nothing: the role stops in
+its preflight, before it ever contacts the router (whose URL is a closed loopback port).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[3]
+SAMPLE = REPO / "data" / "gsm8k-sample" / "test.jsonl"
+
+
+def _play(tmp: Path, **settings: object) -> subprocess.CompletedProcess:
+    inv = tmp / "inventory"
+    (inv / "group_vars" / "all").mkdir(parents=True)
+    hosts = {"all": {"children": {
+        "proxy": {"hosts": {"proxy-1": {"ansible_host": "127.0.0.1"}}},
+        "prefill": {"hosts": {"prefill-1": {"ansible_host": "127.0.0.1"}}},
+        "decode": {"hosts": {"decode-1": {"ansible_host": "127.0.0.1"}}}}}}
+    (inv / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    base = {
+        "disagg_model_profile": "rehearsal-tiny",
+        "disagg_launcher": ["python3", "-m", "sglang.launch_server"],
+        "disagg_runs_dir": str(tmp / "runs"), "disagg_work_dir": str(tmp / "work"),
+        "benchmark_router_url": "http://127.0.0.1:9", "benchmark_router_ready_timeout": 2,
+        "benchmark_serving": False,
+    }
+    (inv / "group_vars" / "all" / "bench.yml").write_text(yaml.safe_dump({**base, **settings}))
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "playbooks/benchmark.yml",
+         "-i", str(inv), "-e", "disagg_run_id=gsm8k-set"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize(("settings", "expected"), [
+    ({}, ["refusing to download", "benchmark_gsm8k_data=/path/to/test.jsonl",
+          "benchmark_gsm8k_sha256=<64 hex digits>"]),
+    ({"benchmark_gsm8k_url": ""}, ["no benchmark_gsm8k_data or benchmark_gsm8k_url is set",
+                                   "benchmark_gsm8k_data=/path/to/test.jsonl"]),
+    ({"benchmark_gsm8k_data": str(SAMPLE)}, ["sample, for rehearsal only"]),
+    ({"benchmark_gsm8k_url": "http://127.0.0.1:9/test.jsonl", "benchmark_gsm8k_sha256": "a" * 64},
+     ["could not fetch http://127.0.0.1:9/test.jsonl", "benchmark_gsm8k_data=/path/to/test.jsonl"]),
+])
+def test_real_engine_without_the_test_set_stops(tmp_path, settings, expected):
+    proc = _play(tmp_path, **settings)
+    out = _flat(proc.stdout + proc.stderr)
+    assert proc.returncode != 0, out[-3000:]
+    for text in expected:
+        assert text in out, out[-3000:]
+    assert "Wait for the router" not in out
