@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from ansible.plugins.loader import init_plugin_loader
 
 from pd_rehearsal.model import write_model_dir
@@ -22,6 +23,19 @@ REPO = Path(__file__).resolve().parent.parent
 # `ansible_collections.inferops.disagg.*`: mixing plain namespace imports with Ansible's
 # finder (installed later by a plugin test) breaks whichever came second.
 init_plugin_loader([str(REPO / ".cache" / "collections")])
+
+
+def write_loopback_inventory(tmp: Path, settings: dict) -> Path:
+    """``tmp/inventory``: one proxy, prefill and decode host, all 127.0.0.1 (never contacted by
+    the controller-side plays that use it), with ``settings`` in ``group_vars/all/bench.yml``."""
+    inv = tmp / "inventory"
+    (inv / "group_vars" / "all").mkdir(parents=True)
+    hosts = {"all": {"children": {
+        group: {"hosts": {f"{group}-1": {"ansible_host": "127.0.0.1"}}}
+        for group in ("proxy", "prefill", "decode")}}}
+    (inv / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    (inv / "group_vars" / "all" / "bench.yml").write_text(yaml.safe_dump(settings))
+    return inv
 
 
 def free_port() -> int:

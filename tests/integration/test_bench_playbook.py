@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
+from tests.conftest import write_loopback_inventory
 from tests.integration.test_bench_pd import _stack
 
 pytestmark = pytest.mark.integration
@@ -26,14 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _inventory(tmp: Path, model_dir: Path, router: str, **extra: object) -> Path:
-    inv = tmp / "inventory"
-    (inv / "group_vars" / "all").mkdir(parents=True)
-    hosts = {"all": {"children": {
-        "proxy": {"hosts": {"proxy-1": {"ansible_host": "127.0.0.1"}}},
-        "prefill": {"hosts": {"prefill-1": {"ansible_host": "127.0.0.1"}}},
-        "decode": {"hosts": {"decode-1": {"ansible_host": "127.0.0.1"}}}}}}
-    (inv / "hosts.yml").write_text(yaml.safe_dump(hosts))
-    settings = {
+    return write_loopback_inventory(tmp, {
         "disagg_model_profile": model_dir.name, "disagg_model_root": str(model_dir.parent),
         "disagg_launcher": ["python3", "-m", "pd_rehearsal"],
         "disagg_runs_dir": str(tmp / "runs"), "benchmark_router_url": router,
@@ -42,9 +35,7 @@ def _inventory(tmp: Path, model_dir: Path, router: str, **extra: object) -> Path
         "benchmark_gsm8k_num_questions": 16, "benchmark_gsm8k_parallel": 8,
         "benchmark_gsm8k_max_new_tokens": 32, "benchmark_warmup_concurrency": 4,
         "benchmark_warmup_prompts": 8, **extra,
-    }
-    (inv / "group_vars" / "all" / "bench.yml").write_text(yaml.safe_dump(settings))
-    return inv
+    })
 
 
 def _play(inv: Path, run_id: str) -> subprocess.CompletedProcess:

@@ -12,20 +12,14 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
+
+from tests.conftest import write_loopback_inventory
 
 REPO = Path(__file__).resolve().parents[3]
 SAMPLE = REPO / "data" / "gsm8k-sample" / "test.jsonl"
 
 
 def _play(tmp: Path, **settings: object) -> subprocess.CompletedProcess:
-    inv = tmp / "inventory"
-    (inv / "group_vars" / "all").mkdir(parents=True)
-    hosts = {"all": {"children": {
-        "proxy": {"hosts": {"proxy-1": {"ansible_host": "127.0.0.1"}}},
-        "prefill": {"hosts": {"prefill-1": {"ansible_host": "127.0.0.1"}}},
-        "decode": {"hosts": {"decode-1": {"ansible_host": "127.0.0.1"}}}}}}
-    (inv / "hosts.yml").write_text(yaml.safe_dump(hosts))
     base = {
         "disagg_model_profile": "rehearsal-tiny",
         "disagg_launcher": ["python3", "-m", "sglang.launch_server"],
@@ -33,7 +27,7 @@ def _play(tmp: Path, **settings: object) -> subprocess.CompletedProcess:
         "benchmark_router_url": "http://127.0.0.1:9", "benchmark_router_ready_timeout": 2,
         "benchmark_serving": False,
     }
-    (inv / "group_vars" / "all" / "bench.yml").write_text(yaml.safe_dump({**base, **settings}))
+    inv = write_loopback_inventory(tmp, {**base, **settings})
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
     return subprocess.run(
         [str(Path(sys.executable).parent / "ansible-playbook"), "playbooks/benchmark.yml",
