@@ -11,7 +11,10 @@
 * per host of ``hosts.yml`` a container ``<rehearsal_cluster_name>-<host>`` from the host image
   at the host's ``ansible_host`` address: sshd as PID 1, this machine's Docker socket mounted (the
   roles start their containers next to it, in its network namespace), the model directory
-  mounted at the same absolute path it has on this machine,
+  mounted at the same absolute path it has on this machine, and, when the host sets
+  ``rehearsal_replay_tree`` in ``hosts.yml`` (a recorded host tree; a relative path is relative
+  to the repository), that tree read-only at ``/replay`` with its replayed ``amd-smi``,
+  ``rocm-smi`` and ``ibv_devinfo`` on the host's PATH (``/usr/local/bin``),
 
 then waits until every host answers SSH. Everything it makes carries the label
 ``io.inferops.disagg.rehearsal=<name>`` (the inventory puts it on the deploy's containers too);
@@ -57,6 +60,16 @@ LABEL = "io.inferops.disagg.rehearsal"
 HOST_LABEL = "io.inferops.disagg.rehearsal.host"
 CONFIG_LABEL = "io.inferops.disagg.rehearsal.config"
 SSH_TIMEOUT = 60.0
+#: Where a host's rehearsal_replay_tree is mounted (read-only) in its container.
+REPLAY_MOUNT = "/replay"
+#: Replayed commands put on a replaying host's PATH: name -> its place in the tree.
+REPLAY_TOOLS = {
+    "amd-smi": "opt/rocm/bin/amd-smi",
+    "rocm-smi": "usr/bin/rocm-smi",
+    "ibv_devinfo": "usr/bin/ibv_devinfo",
+}
+#: The small scripts that run them from /usr/local/bin (the same for every host and cluster).
+REPLAY_BIN_DIR = CLUSTER_DIR / "replay-bin"
 
 
 class ClusterError(RuntimeError):
@@ -70,6 +83,7 @@ class Host:
     name: str
     address: str
     container: str
+    replay_tree: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -133,10 +147,62 @@ def load_cluster(inventory: Path) -> Cluster:
                 f"{hosts_file}: {host}: ansible_host must be an IP address in "
                 f"rehearsal_cluster_subnet {subnet}, got {address!r}"
             )
-        hosts.append(Host(host, address, f"{name}-{host}"))
+        tree = _replay_tree(hosts_file, host, hostvars)
+        hosts.append(Host(host, address, f"{name}-{host}", tree))
     if not hosts:
         raise ClusterError(f"{hosts_file} lists no hosts")
     return Cluster(name, network, subnet, tuple(hosts))
+
+
+def _replay_tree(hosts_file: Path, host: str, hostvars: dict) -> Path | None:
+    """The host's ``rehearsal_replay_tree`` as an absolute directory (relative = to the
+    repository), or None when it sets none."""
+    value = hostvars.get("rehearsal_replay_tree")
+    if value in (None, ""):
+        return None
+    tree = Path(str(value))
+    tree = (tree if tree.is_absolute() else REPO_ROOT / tree).resolve()
+    if not tree.is_dir():
+        raise ClusterError(
+            f"{hosts_file}: {host}: rehearsal_replay_tree {value!r} is not a directory "
+            f"({tree}). Fix: point it at a recorded host tree, e.g. "
+            "tests/fixtures/preflight/trees/replay-fit (relative paths are relative to the "
+            "repository)"
+        )
+    return tree
+
+
+def tree_digest(tree: Path) -> str:
+    """A digest of every path, mode, symlink target and file content under ``tree``: it changes
+    whenever the tree does, so ``up`` recreates a host whose replayed tree changed."""
+    digest = hashlib.sha256()
+    for path in sorted(tree.rglob("*")):
+        rel = path.relative_to(tree).as_posix()
+        if path.is_symlink():
+            digest.update(f"L\0{rel}\0{path.readlink()}\0".encode())
+        elif path.is_file():
+            digest.update(f"F\0{rel}\0{path.stat().st_mode & 0o777:o}\0".encode())
+            digest.update(path.read_bytes())
+        else:
+            digest.update(f"D\0{rel}\0".encode())
+    return digest.hexdigest()
+
+
+def ensure_replay_bin() -> Path:
+    """Write the /usr/local/bin scripts that run a replaying host's tools from its tree."""
+    REPLAY_BIN_DIR.mkdir(parents=True, exist_ok=True)
+    for tool, rel in REPLAY_TOOLS.items():
+        script = REPLAY_BIN_DIR / tool
+        text = (
+            "#!/bin/sh\n"
+            "# scripts/cluster.py: this rehearsal host replays a recorded host tree, mounted at\n"
+            f"# {REPLAY_MOUNT}; {tool} is its replay script.\n"
+            f'exec {REPLAY_MOUNT}/{rel} "$@"\n'
+        )
+        if not script.is_file() or script.read_text() != text:
+            script.write_text(text)
+        script.chmod(0o755)
+    return REPLAY_BIN_DIR
 
 
 def ensure_ssh_key() -> str:
@@ -212,6 +278,17 @@ def ensure_network(cluster: Cluster) -> None:
     log(f"network {cluster.network} {cluster.subnet}")
 
 
+def _replay_args(host: Host) -> list[str]:
+    """Mounts of a replaying host: its tree at /replay, its tools' scripts in /usr/local/bin."""
+    if host.replay_tree is None:
+        return []
+    args = ["-v", f"{host.replay_tree}:{REPLAY_MOUNT}:ro"]
+    for tool, rel in REPLAY_TOOLS.items():
+        if (host.replay_tree / rel).is_file():
+            args += ["-v", f"{REPLAY_BIN_DIR / tool}:/usr/local/bin/{tool}:ro"]
+    return args
+
+
 def _run_args(cluster: Cluster, host: Host, image: str) -> list[str]:
     models = str(MODELS_DIR)
     return [
@@ -235,6 +312,7 @@ def _run_args(cluster: Cluster, host: Host, image: str) -> list[str]:
         "/var/run/docker.sock:/var/run/docker.sock",
         "-v",
         f"{models}:{models}:ro",
+        *_replay_args(host),
         image,
     ]
 
@@ -251,7 +329,10 @@ def _labelled(kind: str, *labels: str) -> list[str]:
 def ensure_host(cluster: Cluster, host: Host, image: str) -> str:
     """Start the host container unless it runs with the same settings; say what happened."""
     args = _run_args(cluster, host, image)
-    config = hashlib.sha256("\0".join(args).encode()).hexdigest()[:12]
+    settings = "\0".join(args)
+    if host.replay_tree is not None:
+        settings += "\0" + tree_digest(host.replay_tree)
+    config = hashlib.sha256(settings.encode()).hexdigest()[:12]
     proc = docker("container", "inspect", host.container, check=False)
     if proc.returncode == 0:
         info = json.loads(proc.stdout)[0]
@@ -356,11 +437,14 @@ def up(cluster: Cluster, *, build: bool = True) -> None:
     ensure_ssh_key()
     models = ensure_models()
     log(f"rehearsal models in {MODELS_DIR}: {', '.join(models)}")
+    if any(h.replay_tree is not None for h in cluster.hosts):
+        ensure_replay_bin()
     ensure_network(cluster)
     remove_stale_hosts(cluster)
     for host in cluster.hosts:
         what = ensure_host(cluster, host, image)
-        log(f"{host.name}: {host.container} at {host.address} {what}")
+        replays = f", replays {host.replay_tree}" if host.replay_tree is not None else ""
+        log(f"{host.name}: {host.container} at {host.address} {what}{replays}")
     wait_ssh(cluster)
     log(f"{len(cluster.hosts)} hosts answer SSH ({time.monotonic() - started:.1f} s)")
 

@@ -145,6 +145,15 @@ class Engine:
             metadata,
             self.args.rehearsal_kv_pool_mb,
         )
+        ib_device = getattr(self.args, "disaggregation_ib_device", None)
+        gid_index = os.environ.get("MC_GID_INDEX")
+        if ib_device or gid_index:
+            log.info(
+                "RDMA settings received: --disaggregation-ib-device %s, MC_GID_INDEX %s; not used:"
+                " the rehearsal engine moves KV over TCP",
+                ib_device or "(none)",
+                gid_index if gid_index is not None else "(unset)",
+            )
         if self.mode == "prefill":
             await self._start_prefill(mooncake)
         else:
