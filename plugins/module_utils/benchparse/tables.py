@@ -340,9 +340,24 @@ def known_error_sentences(summary: dict) -> list[str]:
     return out
 
 
+def client_sentence(meta: object) -> str:
+    """Where the benchmark clients ran, from a run's metadata (``meta["client"]``), or ``""``.
+
+    The benchmark role writes ``controller`` or ``<host> (in image <ref>)``
+    (``benchmark_client_host``); older documents have no such key and get no sentence.
+    """
+    client = meta.get("client") if isinstance(meta, dict) else None
+    return f"Clients ran on: **{client}**" if client not in (None, "") else ""
+
+
 def document_markdown(doc: dict, title: str = "Benchmark results") -> str:
-    """``bench.md``: the failed-request line, known errors, the sweep table, GSM8K, warnings."""
-    parts = [f"# {title}", "", failed_sentence(doc["summary"]), ""]
+    """``bench.md``: where the clients ran (when ``doc["meta"]`` says), the failed-request line,
+    known errors, the sweep table, GSM8K, warnings."""
+    parts = [f"# {title}", ""]
+    client = client_sentence(doc.get("meta"))
+    if client:
+        parts += [client, ""]
+    parts += [failed_sentence(doc["summary"]), ""]
     known = known_error_sentences(doc["summary"])
     if known:
         parts += [f"- {line}" for line in known] + [""]
