@@ -1,8 +1,13 @@
 """``pdctl``: the command line.
 
-    pdctl preflight|deploy|bench|logs|down -i INVENTORY [--model M] [--xp N --yd N]
+    pdctl preflight|deploy|plan|bench|logs|down -i INVENTORY [--model M] [--xp N --yd N]
           [-e k=v ...] [--json] [--run-dir DIR] [--limit ...] [--tags ...] [--timeout S]
     pdctl status -i INVENTORY [--json]
+
+``plan`` runs deploy.yml with ``--check --diff``: nothing changes on any host; it prints the plan
+(every container's exact spec, create/recreate/unchanged and why, the start order), which the
+run also writes as ``plan.md`` and ``plan.json`` in its run directory. With ``--json`` the
+document is plan.json plus ``run`` (the run summary).
 
 Exit codes: 0 ok, 1 usage or other failure, 2 preflight failed, 3 deploy failed, 4 benchmark
 failed. With ``--json`` the only thing on stdout is one JSON document (progress goes to stderr).
@@ -122,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     helps = {
         "preflight": "check every node is fit (playbooks/preflight.yml)",
         "deploy": "deploy the prefill/decode workers and the router (playbooks/deploy.yml)",
+        "plan": "show what deploy would run and change on each host, touching nothing "
+                "(playbooks/deploy.yml --check --diff; writes plan.md and plan.json)",
         "bench": "benchmark the deployed service (playbooks/benchmark.yml)",
         "logs": "collect every container's log into the run dir",
         "down": "tear the deployment down (playbooks/teardown.yml)",
@@ -178,7 +185,7 @@ def _request(args: argparse.Namespace) -> RunRequest:
                       inventory=inventory, run_dir=run_dir, run_id=run_dir.name,
                       extravars=extravars, envvars=envvars, limit=args.limit, tags=args.tags,
                       skip_tags=args.skip_tags, verbosity=args.verbose, timeout=args.timeout,
-                      project_dir=root)
+                      project_dir=root, check=args.command == "plan")
 
 
 def _emit(document: dict[str, Any], text: str, as_json: bool, out: TextIO, err: TextIO) -> None:
@@ -227,8 +234,27 @@ def main(argv: list[str] | None = None, out: TextIO | None = None,
     result = run_playbook(request, stream,
                           endpoints=endpoints_after_run(request) if args.command in
                           ("deploy", "bench") else None)
-    _emit(result.summary, render_summary(result.summary), as_json, out, err)
+    if args.command == "plan":
+        document, text = plan_output(result.summary)
+        _emit(document, text, as_json, out, err)
+    else:
+        _emit(result.summary, render_summary(result.summary), as_json, out, err)
     return result.exit_code
+
+
+def plan_output(summary: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """What ``pdctl plan`` prints: plan.json with the run summary under ``run``, and the text
+    (plan.md, then the run summary). A run that wrote no plan gives ``hosts: {}``."""
+    run_dir = Path(str(summary.get("run_dir", ".")))
+    try:
+        plan = json.loads((run_dir / "plan.json").read_text())
+        markdown = (run_dir / "plan.md").read_text()
+    except (OSError, ValueError) as exc:
+        plan = {"hosts": {}, "complete": False,
+                "failures": {"": f"no plan was written ({exc}); see the run summary"}}
+        markdown = f"No plan was written: {exc}\n"
+    document = {**plan, "run": summary}
+    return document, markdown + "\n" + render_summary(summary)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,6 +12,7 @@ BENCH_FAILED = 4
 FAILED_CODE: dict[str, int] = {
     "preflight": PREFLIGHT_FAILED,
     "deploy": DEPLOY_FAILED,
+    "plan": DEPLOY_FAILED,
     "bench": BENCH_FAILED,
     "down": ERROR,
     "logs": ERROR,

@@ -27,10 +27,11 @@ from pdctl.events import Event, Recorder
 from pdctl.progress import Progress
 from pdctl.summary import build_summary
 
-# Each playbook command and the collection playbook it runs.
+# Each playbook command and the collection playbook it runs (plan: deploy.yml --check --diff).
 PLAYBOOKS: dict[str, str] = {
     "preflight": "playbooks/preflight.yml",
     "deploy": "playbooks/deploy.yml",
+    "plan": "playbooks/deploy.yml",
     "bench": "playbooks/benchmark.yml",
     "down": "playbooks/teardown.yml",
     "logs": "playbooks/collect_logs.yml",
@@ -98,6 +99,7 @@ class RunRequest:
     verbosity: int = 0
     timeout: int | None = None
     project_dir: Path | None = None
+    check: bool = False
 
 
 @dataclass
@@ -222,6 +224,7 @@ def run_playbook(request: RunRequest, stream: TextIO, *, quiet: bool = False,
                 event_handler=on_event,
                 status_handler=on_status,
                 cancel_callback=cancel,
+                **({"cmdline": "--check --diff"} if request.check else {}),
             )
         status, rc = str(runner.status), runner.rc
         if cancel.requested and status != "successful":

@@ -303,6 +303,47 @@ def test_site_runs_every_stage_into_one_run_record(cluster: Path, tmp_path: Path
     assert workers and all(r["changed"] == 0 for r in workers.values()), workers
 
 
+def test_plan_shows_what_would_change_and_touches_nothing(cluster: Path, tmp_path: Path) -> None:
+    """pdctl plan (deploy.yml --check --diff) on the running cluster with a decode-only change:
+    decode would be recreated because of its env, the rest is unchanged, every container's exact
+    spec is there with the secret redacted, plan.md/plan.json are in the run dir, and nothing on
+    any host changed."""
+    before = _containers()
+    (cluster / "group_vars" / "decode.yml").write_text(
+        yaml.safe_dump({"sglang_worker_env": {"PDT_DECODE_ONLY": "1",
+                                              "HF_TOKEN": "hf_plan_test_secret"}})
+    )
+    proc = _run(BIN / "pdctl", "plan", "-i", cluster, "--json", "--run-dir", tmp_path / "plan")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    plan = json.loads(proc.stdout)
+    assert plan["check_mode"] and plan["complete"] and plan["run"]["ok"], plan["failures"]
+    actions = {(h, c["name"]): (c["action"], c["reason"])
+               for h, d in plan["hosts"].items() for c in d["containers"]}
+    same = ("unchanged", "runs with the same settings (running)")
+    assert actions == {
+        ("proxy-1", f"{CLUSTER}-router-proxy-1"): same,
+        ("prefill-1", f"{CLUSTER}-prefill-prefill-1"): same,
+        ("prefill-2", f"{CLUSTER}-prefill-prefill-2"): same,
+        ("decode-1", f"{CLUSTER}-decode-decode-1"): ("recreate", "changed: env"),
+    }, actions
+    decode = plan["hosts"]["decode-1"]["containers"][0]
+    assert decode["env"]["PDT_DECODE_ONLY"] == "1" and decode["env"]["HF_TOKEN"] == "***"
+    assert decode["env"]["NCCL_SOCKET_IFNAME"] == "eth0"
+    argv = decode["argv"]
+    assert argv[argv.index("--disaggregation-mode") + 1] == "decode"
+    assert argv[argv.index("--host") + 1] == "172.29.214.21"
+    assert decode["network_mode"] == f"container:{CLUSTER}-decode-1"
+    assert any(v.endswith(":ro") for v in decode["volumes"])
+    assert [s["step"] for s in plan["start_order"]] == [2, 3]
+    assert plan["hosts"]["decode-1"]["launch_settings"]["socket_ifname"] == "eth0"
+    markdown = (tmp_path / "plan" / "plan.md").read_text()
+    assert f"| decode-1 | 2 | {CLUSTER}-decode-decode-1 | recreate | changed: env |" in markdown
+    for name in ("plan.md", "plan.json"):
+        assert "hf_plan_test_secret" not in (tmp_path / "plan" / name).read_text()
+    assert "hf_plan_test_secret" not in proc.stdout
+    assert _containers() == before, "the plan changed a container"
+
+
 def test_decode_change_restarts_only_decode(cluster: Path) -> None:
     before = _containers()
     (cluster / "group_vars" / "decode.yml").write_text(

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from pdctl import cli
+from pdctl.events import Recorder
 from pdctl.runner import PLAYBOOKS, collection_root, new_run_id
+from pdctl.summary import build_summary
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "tests" / "fixtures" / "pdctl"
@@ -104,8 +106,8 @@ def test_run_dir_names_the_run(tmp_path):
 
 def test_commands_map_to_collection_playbooks():
     assert PLAYBOOKS == {"preflight": "playbooks/preflight.yml", "deploy": "playbooks/deploy.yml",
-                         "bench": "playbooks/benchmark.yml", "down": "playbooks/teardown.yml",
-                         "logs": "playbooks/collect_logs.yml"}
+                         "plan": "playbooks/deploy.yml", "bench": "playbooks/benchmark.yml",
+                         "down": "playbooks/teardown.yml", "logs": "playbooks/collect_logs.yml"}
     assert (collection_root() / "galaxy.yml").is_file()
 
 
@@ -122,3 +124,38 @@ def test_every_command_has_help():
         with pytest.raises(SystemExit) as info:
             parser.parse_args([command, "--help"])
         assert info.value.code == 0
+
+
+def test_plan_runs_deploy_in_check_and_diff_mode(tmp_path):
+    args = cli.build_parser().parse_args([
+        "plan", "-i", str(FIXTURES / "inventory" / "hosts.yml"), "--run-dir", str(tmp_path / "p")])
+    req = cli._request(args)
+    assert req.check and req.playbook.name == "deploy.yml"
+    deploy = cli._request(cli.build_parser().parse_args([
+        "deploy", "-i", str(FIXTURES / "inventory" / "hosts.yml")]))
+    assert not deploy.check
+
+
+def _summary(run_dir: Path, code: int) -> dict:
+    return build_summary(Recorder(), command="plan", status="successful" if code == 0 else "failed",
+                         rc=code and 2, exit_code=code, run_id="r1", run_dir=str(run_dir),
+                         inventory="hosts.yml", playbook="deploy.yml", started="t0", finished="t1",
+                         duration_s=1.0)
+
+
+def test_plan_output_is_the_plan_with_the_run_summary(tmp_path):
+    plan = {"schema": "inferops.disagg.plan/v1", "hosts": {"decode-1": {"containers": []}}}
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    (tmp_path / "plan.md").write_text("# Deploy plan\n")
+    summary = _summary(tmp_path, 0)
+    document, text = cli.plan_output(summary)
+    assert document["hosts"] == plan["hosts"] and document["run"] is summary
+    assert text.startswith("# Deploy plan\n")
+
+
+def test_plan_output_says_when_no_plan_was_written(tmp_path):
+    summary = _summary(tmp_path / "none", 3)
+    document, text = cli.plan_output(summary)
+    assert document["hosts"] == {} and not document["complete"]
+    assert "no plan was written" in document["failures"][""]
+    assert text.startswith("No plan was written")
