@@ -11,7 +11,10 @@ controller path's ``python -m pdbench``:
 * ``bench_client.py files PATH ...``: every file under the paths as one JSON object
   ``{path: text}`` on stdout, for the controller to write into the same place of its run
   directory (the Docker API carries the files: no directory shared with the host is needed);
-* ``bench_client.py check``: the image can run the clients (sglang.bench_serving, requests).
+* ``bench_client.py check``: the image can run the clients (sglang.bench_serving, requests);
+* ``bench_client.py write --base DIR`` (on the controller): that JSON object on stdin, written
+  (files under DIR only, directories made, unchanged files left alone); prints
+  ``{"written": [...]}``.
 
 Only these sub-commands: ``python -m pdbench`` would import the report code and matplotlib,
 which the image does not need to have.
@@ -37,6 +40,22 @@ def _files(paths: list[str]) -> int:
     return 0
 
 
+def _write(base: str) -> int:
+    root = Path(base).resolve()
+    written = []
+    for name, text in sorted(json.load(sys.stdin).items()):
+        path = Path(name).resolve()
+        if not path.is_relative_to(root):
+            raise SystemExit(f"write: {name} is not under {root}")
+        if path.is_file() and path.read_text(errors="replace") == text:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        written.append(str(path.relative_to(root)))
+    print(json.dumps({"written": written}))
+    return 0
+
+
 def _check() -> int:
     missing = [m for m in ("sglang.bench_serving", "requests") if not importlib.util.find_spec(m)]
     print(json.dumps({"python": sys.version.split()[0], "missing": missing}))
@@ -50,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("check")
     sub.add_parser("files").add_argument("paths", nargs="+")
+    sub.add_parser("write").add_argument("--base", required=True)
     if args[:1] in (["point"], ["gsm8k"]):
         from pdbench import gsm8k, point  # the image's Python needs them only for these two
 
@@ -59,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("point", help="one sweep point (pdbench point)")
     sub.add_parser("gsm8k", help="GSM8K through the router (pdbench gsm8k)")
     ns = ap.parse_args(args)
+    if ns.cmd == "write":
+        return _write(ns.base)
     return _check() if ns.cmd == "check" else _files(ns.paths)
 
 

@@ -112,3 +112,22 @@ def test_client_runs_point_and_gsm8k_without_the_report_code(tmp_path, unpacked)
                  str(tmp_path / "l.jsonl"), "--", "--bogus-flag", env=unpacked["env"])
     assert point.returncode != 0 and json.loads(point.stdout.splitlines()[-1])["rc"] != 0
     assert (tmp_path / "l.log").is_file()
+
+
+def test_client_write_puts_the_files_under_the_base_only(tmp_path, unpacked):
+    base = tmp_path / "bench"
+    files = {str(base / "serving" / "p" / "a.log"): "x\n", str(base / "gsm8k" / "g.json"): "{}"}
+    out = subprocess.run([sys.executable, str(unpacked["client"]), "write", "--base", str(base)],
+                         input=json.dumps(files), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"written": ["gsm8k/g.json", "serving/p/a.log"]}
+    assert (base / "serving" / "p" / "a.log").read_text() == "x\n"
+    again = subprocess.run([sys.executable, str(unpacked["client"]), "write", "--base", str(base)],
+                           input=json.dumps(files), capture_output=True, text=True, timeout=60)
+    assert json.loads(again.stdout) == {"written": []}  # unchanged: nothing written
+    outside = subprocess.run(
+        [sys.executable, str(unpacked["client"]), "write", "--base", str(base)],
+        input=json.dumps({str(tmp_path / "elsewhere.log"): "x"}), capture_output=True, text=True,
+        timeout=60)
+    assert outside.returncode != 0 and "is not under" in outside.stderr
+    assert not (tmp_path / "elsewhere.log").exists()
