@@ -261,3 +261,32 @@ def test_values_have_the_declared_types():
     errors = [f"{path.relative_to(REPO)}: {err}" for name, path, value in values
               if (err := _type_error(name, value, declared.get(name)))]
     assert not errors, errors
+
+
+# --- inventories/rehearsal-mi300x: the production path on replayed hosts --------------------------
+
+MI300X_REHEARSAL = REPO / "inventories" / "rehearsal-mi300x"
+
+
+def test_rehearsal_mi300x_graph_is_1p2d():
+    groups = _graph(MI300X_REHEARSAL)
+    assert groups["proxy"] == ["proxy-1"]
+    assert groups["prefill"] == ["prefill-1"]
+    assert groups["decode"] == ["decode-1", "decode-2"]
+    assert groups["ungrouped"] == []
+
+
+def test_rehearsal_mi300x_overrides_are_declared_and_typed():
+    """What makes it the production path (replay.yml, preflight.yml) is collection variables only,
+    each declared by a role and of its declared type."""
+    declared = _declared()
+    for name in ("replay.yml", "preflight.yml"):
+        path = MI300X_REHEARSAL / "group_vars" / "all" / name
+        for key, value in (yaml.safe_load(path.read_text()) or {}).items():
+            assert key.startswith(PREFIXES) and key in declared, f"{name}: {key}"
+            assert _type_error(key, value, declared[key]) is None, (name, key, value)
+    hosts = yaml.safe_load((MI300X_REHEARSAL / "hosts.yml").read_text())
+    for group in hosts["all"]["children"]["rehearsal_hosts"]["children"].values():
+        for host, hostvars in group["hosts"].items():
+            tree = REPO / hostvars["rehearsal_replay_tree"]
+            assert (tree / "sys" / "class" / "infiniband").is_dir(), host
