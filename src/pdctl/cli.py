@@ -28,12 +28,15 @@ import yaml
 from pdctl import __version__, exitcodes
 from pdctl.runner import (
     PLAYBOOKS,
+    RunDirTaken,
     RunRequest,
+    claim_run_dir,
     collection_root,
     new_run_id,
     run_playbook,
 )
 from pdctl.summary import render_summary
+from pdctl.tags import TagsError, unknown_tags
 
 # Extra variables the shortcut options set (the playbooks' collection-wide names).
 MODEL_VAR = "disagg_model_profile"
@@ -83,6 +86,44 @@ def parse_extra_vars(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of seconds >= 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if not value > 0 or value == float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text}")
+    return value
+
+
+def _url(text: str) -> str:
+    """``--router``: an ``http(s)://host[:port]`` URL (a path is allowed, a query is not)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an http(s) URL; expected e.g. http://10.0.0.1:30000")
+    if port == 0 or parts.query or parts.fragment:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected http(s)://host[:port] with a port in 1-65535 and no query")
+    return text.rstrip("/")
+
+
 def _common(parser: argparse.ArgumentParser, *, playbook: bool) -> None:
     parser.add_argument("-i", "--inventory", required=True,
                         help="inventory path (file or directory, e.g. inventories/rehearsal "
@@ -105,7 +146,7 @@ def _common(parser: argparse.ArgumentParser, *, playbook: bool) -> None:
     parser.add_argument("--limit", help="limit to a host pattern (ansible --limit)")
     parser.add_argument("--tags", help="only tasks with these tags")
     parser.add_argument("--skip-tags", help="skip tasks with these tags")
-    parser.add_argument("--timeout", type=int, metavar="S",
+    parser.add_argument("--timeout", type=_positive_int, metavar="S",
                         help="cancel the run after S seconds (exit 3/4/... with status timeout)")
     parser.add_argument("--playbook", type=Path,
                         help="run this playbook instead of the command's own (same reporting)")
@@ -138,8 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="read the live cluster: router workers, health, "
                                            "load, KV transfer counters (HTTP, no Ansible)")
     _common(status, playbook=False)
-    status.add_argument("--router", help="router URL (default: from the inventory)")
-    status.add_argument("--http-timeout", type=float, default=5.0, metavar="S",
+    status.add_argument("--router", type=_url,
+                        help="router URL, http(s)://host:port (default: from the inventory)")
+    status.add_argument("--http-timeout", type=_positive_float, default=5.0, metavar="S",
                         help="per-request timeout (default 5)")
     return parser
 
@@ -174,18 +216,49 @@ def _request(args: argparse.Namespace) -> RunRequest:
             extravars[var] = flag
             envvars[env] = str(flag)
     root = collection_root()
+    if args.run_id is not None and (not args.run_id or "/" in args.run_id
+                                    or args.run_id in (".", "..")):
+        raise UsageError(f"--run-id {args.run_id!r}: a run id is one directory name")
     run_dir = _run_dir(args, args.run_id or new_run_id(args.command))
     playbook = args.playbook or root / PLAYBOOKS[args.command]
     if not Path(playbook).is_file():
         raise UsageError(f"playbook {playbook} not found (collection root {root}; "
                          "set PDCTL_COLLECTION_ROOT or --playbook)")
+    if args.tags:
+        _check_tags(Path(playbook), args.tags, root)
     # The run dir's name is the run id (run_dir above), so the playbooks'
     # <disagg_runs_dir>/<disagg_run_id> is the run dir; --run-id only names the default one.
     return RunRequest(command=args.command, playbook=Path(playbook).resolve(),
                       inventory=inventory, run_dir=run_dir, run_id=run_dir.name,
                       extravars=extravars, envvars=envvars, limit=args.limit, tags=args.tags,
                       skip_tags=args.skip_tags, verbosity=args.verbose, timeout=args.timeout,
-                      project_dir=root, check=args.command == "plan")
+                      project_dir=root, check=args.command == "plan",
+                      required_roles=frozenset() if args.playbook else
+                      exitcodes.REQUIRED_ROLES.get(args.command, frozenset()),
+                      generated_id=not (args.run_id or args.run_dir))
+
+
+def _check_tags(playbook: Path, tags: str, root: Path) -> None:
+    """Refuse ``--tags`` naming a tag the playbook does not have (it would run nothing)."""
+    try:
+        unknown, known = unknown_tags(playbook, tags, root)
+    except TagsError:
+        return  # the playbook does not even list: the run itself reports why
+    if unknown:
+        raise UsageError(
+            f"--tags: {', '.join(repr(t) for t in unknown)} "
+            f"{'is not a tag' if len(unknown) == 1 else 'are not tags'} of {playbook.name}; "
+            f"its tags: {', '.join(known)}")
+
+
+def _claim(request: RunRequest) -> None:
+    """Take the run directory for this run: a used one is refused (or, for a run id pdctl made
+    up, the next free ``-2``, ``-3``, … is used), so a run never writes over another."""
+    try:
+        request.run_dir = claim_run_dir(request.run_dir, suffix_if_taken=request.generated_id)
+    except RunDirTaken as exc:
+        raise UsageError(str(exc)) from exc
+    request.run_id = request.run_dir.name
 
 
 def _emit(document: dict[str, Any], text: str, as_json: bool, out: TextIO, err: TextIO) -> None:
@@ -222,6 +295,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None,
             _emit(document, text, as_json, out, err)
             return code
         request = _request(args)
+        _claim(request)
     except UsageError as exc:
         message = str(exc)
         if as_json:

@@ -255,6 +255,7 @@ class Recorder:
         self.stats_seen = False
         self.current_task: str | None = None
         self.running: set[str] = set()  # hosts still busy with the current task
+        self.roles_ran: set[str] = set()  # roles (short names) with a non-skipped host result
         self.retries: dict[str, Retry] = {}  # host -> latest retry of the current task
         self._play: str | None = None
         self._counted: dict[str, HostStats] = {}
@@ -312,6 +313,8 @@ class Recorder:
         self.running.discard(host)
         self.retries.pop(host, None)
         counted = self._host(host, self._counted)
+        if kind != "runner_on_skipped" and short_role(data.get("role")):
+            self.roles_ran.add(short_role(data.get("role")))
         if kind == "runner_on_ok":
             counted.ok += 1
             counted.changed += bool(res.get("changed"))

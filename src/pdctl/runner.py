@@ -78,6 +78,43 @@ def new_run_id(command: str, now: datetime | None = None) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{command}-{secrets.token_hex(2)}"
 
 
+class RunDirTaken(Exception):
+    """The run directory already holds a run (or anything else): pdctl never writes into it."""
+
+
+# The file whose exclusive creation claims a run directory (two pdctl runs never share one).
+CLAIM_FILE = "pdctl.log"
+
+
+def claim_run_dir(run_dir: Path, *, suffix_if_taken: bool = False) -> Path:
+    """Make ``run_dir`` this run's own directory and return it (absolute).
+
+    The directory must not exist or be empty; it is claimed by creating ``pdctl.log`` in it
+    exclusively, so two runs started at the same moment with the same id cannot both take it.
+    A taken directory raises :class:`RunDirTaken`, or with ``suffix_if_taken`` (a run id pdctl
+    made up) the next free ``<run_dir>-2``, ``-3``, … is used.
+    """
+    base = run_dir.resolve()
+    for attempt in range(1, 1000):
+        candidate = base if attempt == 1 else base.with_name(f"{base.name}-{attempt}")
+        try:
+            candidate.mkdir(parents=True, exist_ok=True)
+            if not any(p.name != CLAIM_FILE for p in candidate.iterdir()):
+                with (candidate / CLAIM_FILE).open("x", encoding="utf-8"):
+                    return candidate
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise RunDirTaken(f"cannot create the run directory {candidate}: "
+                              f"{exc.strerror or exc}") from exc
+        if not suffix_if_taken:
+            held = sorted(p.name for p in candidate.iterdir())[:5]
+            raise RunDirTaken(
+                f"run directory {candidate} already holds a run ({', '.join(held)}); pdctl never "
+                "writes into a used run directory: choose another --run-id or --run-dir")
+    raise RunDirTaken(f"no free run directory next to {base}")
+
+
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
@@ -100,6 +137,12 @@ class RunRequest:
     timeout: int | None = None
     project_dir: Path | None = None
     check: bool = False
+    # The roles whose tasks make the run count as done (the command's own playbook): a run that
+    # ran none of them (``--tags``/``--limit`` selected nothing of them) is not ok.
+    required_roles: frozenset[str] = frozenset()
+    # Whether the run id was made up by pdctl (then a taken directory gets a suffix; a run id or
+    # run dir the user named is refused instead).
+    generated_id: bool = False
 
 
 @dataclass
@@ -181,7 +224,10 @@ def run_playbook(request: RunRequest, stream: TextIO, *, quiet: bool = False,
 
     root = request.project_dir or collection_root()
     run_dir = request.run_dir.resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / CLAIM_FILE).is_file():  # pdctl's cli claims it first (claim_run_dir)
+        run_dir = claim_run_dir(run_dir, suffix_if_taken=request.generated_id)
+    if request.generated_id:
+        request.run_id = run_dir.name
     recorder = Recorder()
     progress = Progress(recorder, stream, tty=tty, log_path=run_dir / "pdctl.log", quiet=quiet)
 
@@ -241,6 +287,11 @@ def run_playbook(request: RunRequest, stream: TextIO, *, quiet: bool = False,
     finally:
         progress.stop()
     finished = time.time()
+    if status == "successful" and request.required_roles \
+            and not recorder.roles_ran & request.required_roles:
+        status = "nothing_ran"
+        error = nothing_ran_message(request)
+        progress.line(f"pdctl: {error}")
     code = exitcodes.exit_code_for(request.command, status, recorder.failed_roles())
     if status == "failed" and not recorder.failures and not recorder.errors:
         error = error or _stdout_tail(run_dir / "artifacts" / request.command / "stdout")
@@ -252,6 +303,17 @@ def run_playbook(request: RunRequest, stream: TextIO, *, quiet: bool = False,
         error=error)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return RunResult(summary, code)
+
+
+def nothing_ran_message(request: RunRequest) -> str:
+    """Why a run that Ansible calls successful is not ok: it ran none of the command's tasks."""
+    selected = [f"{flag} {value}" for flag, value in (("--tags", request.tags),
+                                                      ("--skip-tags", request.skip_tags),
+                                                      ("--limit", request.limit)) if value]
+    why = f" ({', '.join(selected)} selected none of them)" if selected else ""
+    roles = ", ".join(sorted(request.required_roles))
+    return (f"{request.command}: no task of {roles} ran on any host{why}; nothing was done, "
+            "so the run is not ok")
 
 
 def _where(recorder: Recorder) -> str:
