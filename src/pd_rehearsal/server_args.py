@@ -564,6 +564,18 @@ def _violations(a: argparse.Namespace) -> Iterator[str]:
     """
     tp, pp, dp = a.tp_size, a.pp_size, a.dp_size
 
+    # Not in SGLang 0.5.2, which fails later (a port outside 1-65535 in bind(), a zero size in a
+    # division or an empty device mesh) with a traceback: refused here with a message instead.
+    for flag, port in (("--port", a.port), ("--disaggregation-bootstrap-port",
+                                            a.disaggregation_bootstrap_port)):
+        if not 1 <= port <= 65535:
+            yield f"{flag} must be in 1-65535, got {port}"
+            return
+    for flag, size in (("--tp-size", tp), ("--pp-size", pp), ("--dp-size", dp)):
+        if size < 1:
+            yield f"{flag} must be >= 1, got {size}"
+            return
+
     # __post_init__ l. 408-437: deprecated MoE flags rewrite the new ones.
     ep = tp if a.enable_ep_moe else a.ep_size
     moe_a2a_backend = "deepep" if a.enable_deepep_moe else a.moe_a2a_backend
