@@ -159,13 +159,16 @@ def _known_note(row: dict) -> str:
 
 
 def _failed_cell(row: dict) -> str:
-    """``truncated``/``N FAILED`` in red (with the known errors named), ``0``, or ``?``."""
+    """``truncated``/``N FAILED`` in red (with the known errors named), ``0``, or ``unknown``;
+    `` (block not closed)`` when the result block had no closing ``=====`` line."""
     if row.get("error"):
         return red("truncated") + _known_note(row)
     failed = row.get("failed_requests")
+    unclosed = " (block not closed)" if row.get("closed") is False else ""
     if failed is None:
-        return "?" + _known_note(row)
-    return red(f"{failed} FAILED") + _known_note(row) if failed else "0" + _known_note(row)
+        return "unknown" + _known_note(row) + unclosed
+    text = red(f"{failed} FAILED") if failed else "0"
+    return text + _known_note(row) + unclosed
 
 
 def _table(head: list[str], rows: list[list[str]]) -> str:
@@ -273,12 +276,23 @@ def _known_errors(rows: list[dict]) -> list[dict]:
     )
 
 
+def _where(row: dict) -> str:
+    """``source:line`` of a run's result block."""
+    return f"{row.get('source')}:{row.get('line')}"
+
+
 def summarize(rows: list[dict], gsm8k: list[dict] | None = None) -> dict:
-    """Totals: runs, requests, failed requests, and which runs failed or were truncated."""
+    """Totals: runs, requests, failed requests, and which runs failed or were truncated.
+
+    ``runs_with_unknown_failures``/``unknown_failure_runs``: runs that said neither how many
+    requests failed nor how many prompts they sent; ``unclosed_blocks``/``unclosed_runs``: result
+    blocks read to their end but without their closing ``=====`` line (``source:line`` each).
+    """
     failed_runs = [
         r for r in rows if r.get("error") or r.get("failed_requests") or r.get("known_errors")
     ]
     unknown = [r for r in rows if not r.get("error") and r.get("failed_requests") is None]
+    unclosed = [r for r in rows if not r.get("error") and r.get("closed") is False]
     return {
         "runs": len(rows),
         "requests": sum(
@@ -290,6 +304,9 @@ def summarize(rows: list[dict], gsm8k: list[dict] | None = None) -> dict:
         "runs_with_failures": [_failure_entry(r) for r in failed_runs],
         "known_errors": _known_errors(rows),
         "runs_with_unknown_failures": len(unknown),
+        "unknown_failure_runs": [_where(r) for r in unknown],
+        "unclosed_blocks": len(unclosed),
+        "unclosed_runs": [_where(r) for r in unclosed],
         "max_concurrency": max(
             (int(r["max_concurrency"]) for r in rows if r.get("max_concurrency")), default=None
         ),
@@ -297,25 +314,45 @@ def summarize(rows: list[dict], gsm8k: list[dict] | None = None) -> dict:
     }
 
 
+def _unclosed_note(summary: dict) -> str:
+    """``; N result block(s) without the closing ===== line (where)``, or ``""``."""
+    unclosed = summary.get("unclosed_blocks", 0)
+    if not unclosed:
+        return ""
+    where = ", ".join(summary.get("unclosed_runs") or [])
+    return (f"; {unclosed} result block(s) without the closing ===== line"
+            + (f" ({where})" if where else ""))
+
+
 def failed_sentence(summary: dict) -> str:
-    """One line that says how many requests failed, red when any did."""
+    """One line that says how many requests failed, red when any did.
+
+    It says "0 failed" only when every run reported its failures (its own count, or prompts
+    sent and successful requests); otherwise "unknown for N run(s)". Result blocks without their
+    closing ``=====`` line are named too.
+    """
     failed, runs = summary.get("failed_requests", 0), summary.get("runs", 0)
     truncated = summary.get("truncated_blocks", 0)
     total = summary.get("requests", 0)
     top = summary.get("max_concurrency")
     where = f", concurrency up to {top}" if top else ""
+    unknown = summary.get("runs_with_unknown_failures", 0)
+    unknown_note = (f"; failed requests unknown for {unknown} run(s) (they print neither failed "
+                    "requests nor how many prompts they sent)") if unknown else ""
+    unclosed = _unclosed_note(summary)
     if failed or truncated:
         text = f"{failed} failed request(s) of {total} in {runs} run(s){where}"
         if truncated:
             text += f"; {truncated} run(s) with a truncated result block"
-        return red(text)
-    unknown = summary.get("runs_with_unknown_failures", 0)
+        return red(text + unknown_note + unclosed)
     if unknown:
-        return (
-            f"{unknown} of {runs} run(s) do not say how many prompts they sent, so failed "
-            "requests are unknown for them"
-        )
-    return f"**0 failed requests** of {total} in {runs} run(s){where}."
+        known = runs - unknown
+        text = f"failed requests unknown for {unknown} of {runs} run(s)"
+        if known:
+            text += f" (none in the other {known})"
+        return text + " (they print neither failed requests nor how many prompts they sent)" \
+            + unclosed
+    return f"**0 failed requests** of {total} in {runs} run(s){where}{unclosed}."
 
 
 def known_error_sentences(summary: dict) -> list[str]:

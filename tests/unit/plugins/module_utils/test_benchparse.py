@@ -645,3 +645,47 @@ def test_consumers_use_only_public_names(path):
 def test_this_file_uses_only_public_names():
     used = set(re.findall(r"\bbp\.(\w+)", Path(__file__).read_text())) - {"__all__"}
     assert used and all(not name.startswith("_") for name in used), sorted(used)
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 15: unclosed blocks and unknown failed counts show in bench.md and in the summary
+# ---------------------------------------------------------------------------------------------
+def test_unclosed_block_and_unknown_failures_show_in_summary_and_bench_md():
+    """Recorded: the second block of the bbuf notes has no closing line, no run says how many
+    prompts it sent; "0 failed" must not be claimed."""
+    name = "sglang-0.4.x_bbuf-shared-experts.md"
+    doc = bp.collect([(name, text(name))])
+    summary = doc["summary"]
+    assert summary["unclosed_blocks"] == 1
+    assert summary["unclosed_runs"] == [f"{name}:50"]
+    assert summary["runs_with_unknown_failures"] == 3
+    assert len(summary["unknown_failure_runs"]) == 3
+    sentence = bp.failed_sentence(summary)
+    assert "0 failed" not in sentence
+    assert "failed requests unknown for 3 of 3 run(s)" in sentence
+    assert f"1 result block(s) without the closing ===== line ({name}:50)" in sentence
+    md = bp.document_markdown(doc)
+    assert sentence in md
+    assert "| unknown (block not closed) |" in md
+    assert "| ? |" not in md
+
+
+def test_failed_and_unknown_runs_together_say_both():
+    rows = [serving("vllm_tt-inference-server-pr2119-failed.md")[0],
+            serving("sglang-0.3-era_dlora-results.md")[0]]
+    sentence = bp.failed_sentence(bp.summarize(rows))
+    assert "1 failed request(s)" in sentence
+    assert "failed requests unknown for 1 run(s)" in sentence
+
+
+def test_some_runs_unknown_is_not_zero_failed():
+    rows = [serving("rehearsal-0.5.2/con8.log")[0], serving("sglang-0.3-era_dlora-results.md")[0]]
+    sentence = bp.failed_sentence(bp.summarize(rows))
+    assert sentence.startswith("failed requests unknown for 1 of 2 run(s) (none in the other 1)")
+    assert "0 failed" not in sentence
+
+
+def test_zero_failed_only_when_every_run_reported_and_blocks_closed():
+    summary = bp.summarize(serving("rehearsal-0.5.2/con8.log"))
+    assert (summary["unclosed_blocks"], summary["runs_with_unknown_failures"]) == (0, 0)
+    assert bp.failed_sentence(summary).startswith("**0 failed requests**")
