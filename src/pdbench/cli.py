@@ -127,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point."""
+    """Entry point. A file that cannot be read or written, or a value a sub-command refuses,
+    is one line on stderr and exit 1, never a traceback."""
     ns = build_parser().parse_args(argv)
-    return int(ns.func(ns) or 0)
+    try:
+        return int(ns.func(ns) or 0)
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"pdbench {ns.cmd}: error: cannot use{where}: {exc.strerror or exc}",
+              file=sys.stderr)
+    except ValueError as exc:
+        print(f"pdbench {ns.cmd}: error: {exc}", file=sys.stderr)
+    return 1
