@@ -50,13 +50,38 @@ DEVICE_NAMES = {
 BDF_RE = re.compile(r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
 
 
+_GFX_RE = re.compile(r"^gfx(?P<digits>[0-9a-f]+)$")
+
+
+def _gfx_from_digits(digits: str) -> str | None:
+    """``942`` -> ``gfx942``, ``1100`` -> ``gfx1100``; rocm-smi's ``9010`` (stepping printed in
+    decimal) -> ``gfx90a``. None when the digits fit no gfx target shape."""
+    if not digits.isdigit():
+        return f"gfx{digits}" if len(digits) in (3, 4) else None  # gfx90a, gfx90c, gfx103?
+    major_len = 2 if digits[0] == "1" and len(digits) >= 4 else 1
+    major, rest = digits[:major_len], digits[major_len:]
+    if len(rest) == 2:
+        return f"gfx{major}{rest}"
+    if len(rest) == 3 and rest[0] == "0" and int(rest[1:]) < 16:
+        return f"gfx{major}0{int(rest[1:]):x}"  # minor 0, stepping 10..15 in decimal
+    return None
+
+
 def gfx_name(target: object) -> str | None:
-    """Return a gfx target name: ``"gfx942"`` stays, KFD's ``90402`` becomes ``"gfx942"``."""
+    """Return a gfx target name.
+
+    ``"gfx942"`` stays; KFD's number ``90402`` becomes ``"gfx942"``; rocm-smi's ``"gfx9010"``
+    (the stepping printed in decimal, ROCm 5.x/6.x ``GFX Version``) becomes ``"gfx90a"``. A
+    spelling that fits no gfx target is returned as given (lower case), so the gfx target check
+    shows it rather than a guess.
+    """
     target = clean(target)
     if target is None:
         return None
-    if isinstance(target, str) and target.lower().startswith("gfx"):
-        return target.lower()
+    if isinstance(target, str) and target.strip().lower().startswith("gfx"):
+        text = target.strip().lower()
+        match = _GFX_RE.match(text)
+        return (_gfx_from_digits(match.group("digits")) or text) if match else text
     try:
         number = int(str(target), 0)
     except ValueError:
@@ -89,18 +114,35 @@ def _int_or_none(value: object) -> int | None:
     return None if number < 0 else number
 
 
+def first_line(text: str | None) -> str:
+    """The first non-blank line a tool printed (stripped, at most 120 characters)."""
+    for line in (text or "").splitlines():
+        if line.strip():
+            return line.strip()[:120]
+    return ""
+
+
+def _not_json(command: str, text: str, fix: str) -> ProbeError:
+    return ProbeError(command, f"output is not JSON (an old tool without --json?); it printed "
+                      f"first: {first_line(text)!r}", CHECK, fix)
+
+
 def _load_json(text: str, command: str, fix: str) -> object:
+    """The JSON document in ``text``. Lines before it (warnings some amd-smi builds print) are
+    skipped; plain text (no line starting with ``[`` or ``{``) is refused quoting its first line.
+    """
     if text is None or not text.strip():
         raise ProbeError(command, "printed nothing", CHECK, fix)
-    # Some amd-smi builds print warnings before the document; start at the first bracket.
-    stripped = text.strip()
-    start = min((i for i in (stripped.find("["), stripped.find("{")) if i >= 0), default=-1)
-    if start < 0:
-        raise ProbeError(command, f"output is not JSON: {stripped[:80]!r}", CHECK, fix)
+    lines = text.strip().splitlines()
+    start = next((i for i, line in enumerate(lines) if line.lstrip()[:1] in ("[", "{")), None)
+    if start is None:
+        raise _not_json(command, text, fix)
     try:
-        return json.loads(stripped[start:])
+        return json.loads("\n".join(lines[start:]))
     except ValueError as exc:
-        raise ProbeError(command, f"malformed JSON ({exc})", CHECK, fix) from None
+        after = (f" after {start} line(s) of other output; it printed first: "
+                 f"{first_line(text)!r}") if start else ""
+        raise ProbeError(command, f"malformed JSON ({exc}){after}", CHECK, fix) from None
 
 
 def _gpu_records(doc: object, command: str) -> list[dict]:
@@ -129,32 +171,90 @@ def _section(record: dict, name: str) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+_IDENTITY = {
+    "product": (("asic", "market_name"), ("board", "product_name")),
+    "gfx target": (("asic", "target_graphics_version"),),
+    "VRAM": (("vram", "size"), ("vram", "vram_size"), ("vram", "total")),
+}
+
+
+def _has_field(record: dict, paths: tuple[tuple[str, str], ...]) -> bool:
+    """Whether any ``section.key`` of ``paths`` is in the record (N/A values count)."""
+    return any(key in _section(record, section) or (section in record
+                                                    and is_na(record[section]))
+               for section, key in paths)
+
+
+def check_static_record(record: dict, position: int, command: str) -> None:
+    """Refuse a GPU record without any of the product, gfx target and VRAM fields.
+
+    That is the output of another command (``amd-smi metric --json`` in place of ``static``):
+    parsed anyway it would give GPUs whose every field is None, which the checks skip.
+    """
+    if any(_has_field(record, paths) for paths in _IDENTITY.values()):
+        return
+    keys = sorted(str(k) for k in record)[:8]
+    raise ProbeError(
+        command, f"GPU record {position} has none of the {', '.join(_IDENTITY)} fields "
+        f"(keys: {', '.join(keys)}): this is not the output of `amd-smi static`", CHECK,
+        "save or run `amd-smi static --json` itself (not `metric`, `list` or another command)")
+
+
+def _static_gpu(record: dict, position: int, command: str) -> dict:
+    """One GPU of ``amd-smi static`` (JSON, or the text form read into the same sections)."""
+    check_static_record(record, position, command)
+    asic, bus = _section(record, "asic"), _section(record, "bus")
+    vram, board = _section(record, "vram"), _section(record, "board")
+    numa, driver = _section(record, "numa"), _section(record, "driver")
+    size = next((vram[key] for key in ("size", "vram_size", "total") if key in vram), None)
+    index = _int_or_none(record.get("gpu"))
+    return {
+        "index": position if index is None else index,
+        "product": clean(asic.get("market_name")) or clean(board.get("product_name")),
+        "gfx_target": gfx_name(asic.get("target_graphics_version")),
+        "device_id": clean(asic.get("device_id")),
+        "vram_total_bytes": to_bytes(size, "MB", command, CHECK),
+        "bdf": normalize_bdf(bus.get("bdf") if bus else record.get("bdf")),
+        "numa_node": _int_or_none(numa.get("node")),
+        "driver_version": clean(driver.get("version") or driver.get("driver_version")),
+        "source": "amd-smi",
+    }
+
+
 def parse_amd_smi_static(text: str, command: str = "amd-smi static --json") -> list[dict]:
-    """Parse ``amd-smi static --json`` (list form of amd-smi < 26, ``gpu_data`` form of >= 26)."""
-    gpus = []
+    """Parse ``amd-smi static --json`` (list form of amd-smi < 26, ``gpu_data`` form of >= 26).
+
+    A record with none of the product, gfx target and VRAM fields (another command's output)
+    raises :class:`ProbeError` naming the command; plain text is refused quoting its first line.
+    """
     records = _gpu_records(_load_json(text, command, FIX_AMD_SMI), command)
-    for position, record in enumerate(records):
-        asic, bus = _section(record, "asic"), _section(record, "bus")
-        vram, board = _section(record, "vram"), _section(record, "board")
-        numa, driver = _section(record, "numa"), _section(record, "driver")
-        size = None
-        for key in ("size", "vram_size", "total"):
-            if key in vram:
-                size = vram[key]
-                break
-        index = _int_or_none(record.get("gpu"))
-        gpus.append({
-            "index": position if index is None else index,
-            "product": clean(asic.get("market_name")) or clean(board.get("product_name")),
-            "gfx_target": gfx_name(asic.get("target_graphics_version")),
-            "device_id": clean(asic.get("device_id")),
-            "vram_total_bytes": to_bytes(size, "MB", command, CHECK),
-            "bdf": normalize_bdf(bus.get("bdf") if bus else record.get("bdf")),
-            "numa_node": _int_or_none(numa.get("node")),
-            "driver_version": clean(driver.get("version") or driver.get("driver_version")),
-            "source": "amd-smi",
-        })
-    return gpus
+    return [_static_gpu(record, position, command) for position, record in enumerate(records)]
+
+
+_KERNEL_BANNER = re.compile(r"^Linux\s*version\s*(?P<release>[0-9][\w.+~-]*?)\s*(?:\(|$)")
+_DRIVER_VERSION = re.compile(r"^\d+(?:\.\d+)+(?:[-+~][\w.+~-]*)?$")
+
+
+def driver_version_text(value: object) -> str | None:
+    """The amdgpu driver version as amd-smi ``version`` reports it, made readable.
+
+    A version (``6.8.5``, ``6.10.5-2084815.24.04``) stays. amd-smi 25.x on an inbox (distribution
+    kernel) driver prints the kernel banner instead (``Linux version 6.8.0-79-generic (buildd@...)
+    ...``, spaces lost on some builds): that becomes ``inbox kernel driver (6.8.0-79-generic)``.
+    Anything else is kept as ``unrecognized: '<first 40 characters>'``, never as a version.
+    """
+    text = clean(value)
+    if text is None:
+        return None
+    text = str(text).strip()
+    banner = _KERNEL_BANNER.match(text)
+    if banner:
+        return f"inbox kernel driver ({banner.group('release')})"
+    if text.lower().startswith("linux"):
+        return "inbox kernel driver (kernel release not printed)"
+    if _DRIVER_VERSION.match(text):
+        return text
+    return f"unrecognized: {text[:40]!r}"
 
 
 _VERSION_KEYS = {
@@ -167,12 +267,15 @@ _VERSION_TEXT = {
     "amd_smi": re.compile(r"AMDSMI Tool:\s*([^|\s]+)"),
     "amdsmi_library": re.compile(r"AMDSMI Library version:\s*([^|\s]+)"),
     "rocm": re.compile(r"ROCm version:\s*([^|\s]+)"),
-    "driver": re.compile(r"amdgpu version:\s*([^|\s]+)"),
+    "driver": re.compile(r"amdgpu version:\s*([^|]*[^|\s])"),
 }
 
 
 def parse_amd_smi_version(text: str, command: str = "amd-smi version --json") -> dict:
-    """Parse ``amd-smi version`` as JSON (object or one-element list) or as its one-line text."""
+    """Parse ``amd-smi version`` as JSON (object or one-element list) or as its one-line text.
+
+    ``driver`` goes through :func:`driver_version_text` (the inbox driver's kernel banner).
+    """
     out = dict.fromkeys(_VERSION_KEYS)
     stripped = (text or "").strip()
     if not stripped:
@@ -188,13 +291,15 @@ def parse_amd_smi_version(text: str, command: str = "amd-smi version --json") ->
                 if not is_na(doc.get(key)):
                     out[name] = str(doc[key]).strip()
                     break
-        return out
-    for name, pattern in _VERSION_TEXT.items():
-        match = pattern.search(stripped)
-        if match and not is_na(match.group(1)):
-            out[name] = match.group(1)
-    if out["amd_smi"] is None and out["rocm"] is None:
-        raise ProbeError(command, f"no version found in {stripped[:80]!r}", CHECK, FIX_AMD_SMI)
+    else:
+        for name, pattern in _VERSION_TEXT.items():
+            match = pattern.search(stripped)
+            if match and not is_na(match.group(1)):
+                out[name] = match.group(1).strip()
+        if out["amd_smi"] is None and out["rocm"] is None:
+            raise ProbeError(command, f"no version found; it printed first: "
+                             f"{first_line(stripped)!r}", CHECK, FIX_AMD_SMI)
+    out["driver"] = driver_version_text(out["driver"])
     return out
 
 
@@ -238,7 +343,8 @@ def parse_rocm_smi(text: str, command: str = "rocm-smi --json") -> dict:
 
     Returns ``{"gpus": [...], "driver_version": str|None, "xgmi": {index: [peers]}|None}``.
     Key spellings differ between versions ("Card series" / "Card Series"), so keys are matched
-    case-insensitively.
+    case-insensitively; the device id is ``Device ID`` (ROCm 6.x) or ``GPU ID`` (ROCm 5.x), and
+    ``GFX Version`` values like ``gfx9010`` are normalized (:func:`gfx_name`).
     """
     doc = _load_json(text, command, FIX_ROCM_SMI)
     if not isinstance(doc, dict):
@@ -259,7 +365,8 @@ def parse_rocm_smi(text: str, command: str = "rocm-smi --json") -> dict:
             "index": int(key[4:]),
             "product": product,
             "gfx_target": gfx_name(card.get("gfx version")),
-            "device_id": clean(card.get("device id")) or clean(card.get("card model")),
+            "device_id": (clean(card.get("device id")) or clean(card.get("gpu id"))
+                          or clean(card.get("card model"))),
             "vram_total_bytes": to_bytes(vram, "B", command, CHECK),
             "bdf": normalize_bdf(card.get("pci bus")),
             "numa_node": _int_or_none(card.get("(topology) numa node")),

@@ -210,6 +210,12 @@ def evaluate_rdma(host: str, result: object, t: dict) -> list[dict]:
     devices = facts.get("devices", [])
     wanted = list(t["rdma_devices"] or [])
     out = []
+    cut = [f"{d.get('name')}: {d['incomplete']}" for d in devices if d.get("incomplete")]
+    if cut:
+        out.append(finding(host, "rdma.facts", f"{facts.get('source')} output incomplete: "
+                           + "; ".join(cut), "every RDMA device with all its ports",
+                           "run `ibv_devinfo -v` again on the host (or save its whole output) "
+                           "and check the device with `rdma link show`"))
     if wanted:
         names = {d.get("name") for d in devices}
         missing = [n for n in wanted if n not in names]

@@ -188,11 +188,33 @@ def sysfs_devices(root: str) -> list[dict] | None:
     return devices
 
 
+def incomplete_device(device: dict, port_count: int | None) -> str | None:
+    """Why a device read from ``ibv_devinfo`` text is incomplete (output cut), or None.
+
+    ``ibv_devinfo`` prints every port of a device with its ``state:`` line; a device without
+    port lines, with fewer than its ``phys_port_cnt``, or a port without a state is a cut output,
+    not a device with 0 ports.
+    """
+    ports = device["ports"]
+    if not ports:
+        return "no port lines after its hca_id (output cut?)"
+    if port_count is not None and len(ports) < port_count:
+        return f"{len(ports)} of phys_port_cnt {port_count} ports printed (output cut?)"
+    stateless = [str(p["port"]) for p in ports if p.get("state") is None]
+    if stateless:
+        return f"port {', '.join(stateless)} without a state line (output cut?)"
+    return None
+
+
 _GID_LINE = re.compile(r"^GID\[\s*(\d+)\]:\s*([0-9a-fA-F:.]+)(?:\s*,\s*(.+))?$")
 
 
 def parse_ibv_devinfo(text: str, command: str = "ibv_devinfo -v") -> list[dict]:
-    """Parse ``ibv_devinfo -v`` text (GID types appear only with rdma-core >= 28)."""
+    """Parse ``ibv_devinfo -v`` text (GID types appear only with rdma-core >= 28).
+
+    Each device has ``incomplete``: None, or why its output is cut (:func:`incomplete_device`);
+    preflight reports such a device as an ``rdma.facts`` finding.
+    """
     if text is None or not text.strip():
         raise ProbeError(command, "printed nothing (no RDMA devices visible?)", CHECK, FIX_IBV)
     devices: list[dict] = []
@@ -204,7 +226,8 @@ def parse_ibv_devinfo(text: str, command: str = "ibv_devinfo -v") -> list[dict]:
             continue
         if line.startswith("hca_id:"):
             device = {"name": line.split(":", 1)[1].strip(), "numa_node": None, "fw_ver": None,
-                      "node_guid": None, "board_id": None, "ports": [], "source": "ibv_devinfo"}
+                      "node_guid": None, "board_id": None, "ports": [], "source": "ibv_devinfo",
+                      "_port_cnt": None}
             devices.append(device)
             port = None
             continue
@@ -236,6 +259,8 @@ def parse_ibv_devinfo(text: str, command: str = "ibv_devinfo -v") -> list[dict]:
         if port is None:
             if key in ("fw_ver", "node_guid", "board_id"):
                 device[key] = value
+            elif key == "phys_port_cnt" and value.isdigit():
+                device["_port_cnt"] = int(value)
             continue
         if key in ("state", "phys_state"):
             port[key] = _state_name(value)
@@ -253,6 +278,7 @@ def parse_ibv_devinfo(text: str, command: str = "ibv_devinfo -v") -> list[dict]:
     if not devices:
         raise ProbeError(command, "no hca_id found", CHECK, FIX_IBV)
     for dev in devices:
+        dev["incomplete"] = incomplete_device(dev, dev.pop("_port_cnt"))
         for p in dev["ports"]:
             width, speed = p.pop("_width"), p.pop("_speed")
             if width and speed:
@@ -268,13 +294,16 @@ def uverbs_nodes(root: str) -> list[str]:
 
 
 def summarize(devices: list[dict]) -> dict:
-    """Device/port counts and the set of RoCE v2 IPv4 GID indices across ACTIVE Ethernet ports."""
+    """Device/port counts, the set of RoCE v2 IPv4 GID indices across ACTIVE Ethernet ports, and
+    the devices whose output was cut (``incomplete_devices``, ``"<name>: <why>"``)."""
     indices = sorted({
         p["roce_v2_ipv4_gid_index"]
         for d in devices for p in d["ports"]
         if p["roce_v2_ipv4_gid_index"] is not None
     })
     return {
+        "incomplete_devices": [f"{d['name']}: {d['incomplete']}" for d in devices
+                               if d.get("incomplete")],
         "device_count": len(devices),
         "port_count": sum(len(d["ports"]) for d in devices),
         "active_port_count": sum(1 for d in devices for p in d["ports"] if p["state"] == "ACTIVE"),

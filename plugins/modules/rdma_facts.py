@@ -90,6 +90,15 @@ ansible_facts:
           elements: str
           returned: always
           sample: [uverbs0, uverbs1]
+        incomplete_devices:
+          description:
+            - Devices whose C(ibv_devinfo) output was cut (no port lines, fewer ports than
+              C(phys_port_cnt), a port without a state), as C(<name>: <why>). Preflight reports
+              them as an C(rdma.facts) finding.
+          type: list
+          elements: str
+          returned: always
+          sample: ["mlx5_3: no port lines after its hca_id (output cut?)"]
         device_count:
           description: Number of RDMA devices.
           type: int

@@ -8,6 +8,8 @@ from ansible_collections.inferops.disagg.plugins.module_utils._probe import Prob
 
 from ._preflight_helpers import DERIVED, RECORDED, TREES, text
 
+CONSTRUCTED = RECORDED.parent / "constructed"
+
 MI300X_BDFS = ["0000:0c:00.0", "0000:22:00.0", "0000:38:00.0", "0000:5c:00.0",
                "0000:9f:00.0", "0000:af:00.0", "0000:bf:00.0", "0000:df:00.0"]
 VRAM = 206141652992
@@ -99,9 +101,71 @@ def test_amd_smi_version(path, expected):
         assert got[key] == value, key
 
 
-def test_amd_smi_version_driver_from_25x_text_is_kept_raw():
+def test_amd_smi_version_inbox_driver_banner_is_reported_as_such():
+    """Recorded (ROCm/k8s-device-plugin#157): "amdgpu version" holds the kernel banner."""
     got = _amdgpu.parse_amd_smi_version(text(RECORDED / "amd-smi/version-25.3.0-rocm-6.4.0.txt"))
-    assert got["driver"].startswith("Linuxversion6.8.0-79-generic")
+    assert got["driver"] == "inbox kernel driver (6.8.0-79-generic)"
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    # the banner with its spaces (as /proc/version prints it)
+    ("Linux version 6.8.0-79-generic (buildd@lcy02-amd64-049) (x86_64-linux-gnu-gcc-13 "
+     "(Ubuntu 13.3.0-6ubuntu2~24.04) 13.3.0) #79-Ubuntu SMP PREEMPT_DYNAMIC",
+     "inbox kernel driver (6.8.0-79-generic)"),
+    ("6.8.5", "6.8.5"),
+    ("6.10.5-2084815.24.04", "6.10.5-2084815.24.04"),
+    ("Linux", "inbox kernel driver (kernel release not printed)"),
+    ("N/A", None),
+    ("amdgpu-dkms built from git", "unrecognized: 'amdgpu-dkms built from git'"),
+])
+def test_driver_version_text(value, expected):
+    assert _amdgpu.driver_version_text(value) == expected
+
+
+def test_amd_smi_version_json_banner():
+    doc = '{"tool": "AMDSMI Tool", "version": "25.3.0+ede62f2", "rocm_version": "6.4.0", ' \
+          '"amdgpu_version": "Linux version 6.8.0-79-generic (buildd@lcy02) #79-Ubuntu"}'
+    assert _amdgpu.parse_amd_smi_version(doc)["driver"] == "inbox kernel driver (6.8.0-79-generic)"
+
+
+def test_amd_smi_static_of_the_wrong_command_names_the_command():
+    """Constructed amd-smi metric --json (constructed/amd-smi): no product, gfx, VRAM fields."""
+    doc = text(CONSTRUCTED / "amd-smi" / "metric-6.2-1xMI300X.json")
+    with pytest.raises(ProbeError) as err:
+        _amdgpu.parse_amd_smi_static(doc)
+    msg = str(err.value)
+    assert msg.startswith("amd-smi static --json: GPU record 0 has none of the product, "
+                          "gfx target, VRAM fields")
+    assert "not the output of `amd-smi static`" in msg and "(check gpu.facts)" in msg
+    assert "fix: save or run `amd-smi static --json` itself" in msg
+
+
+@pytest.mark.parametrize(("path", "command"), [
+    (RECORDED / "amd-smi" / "version-23.4.2-rocm-6.1.0.txt", "amd-smi static --json"),
+    (RECORDED / "amd-smi" / "version-25.3.0-rocm-6.4.0.txt", "amd-smi static --json"),
+])
+def test_json_parser_given_plain_text_quotes_its_first_line(path, command):
+    """A JSON parser given a recorded plain-text output quotes the first line it printed."""
+    with pytest.raises(ProbeError) as err:
+        _amdgpu.parse_amd_smi_static(text(path))
+    first = text(path).splitlines()[0][:120]
+    assert f"it printed first: {first!r}" in str(err.value)
+    assert "without --json" in str(err.value)
+
+
+def test_rocm_smi_json_parser_given_a_text_table_quotes_its_first_line():
+    table = "========= ROCm System Management Interface =========\nGPU[0]\t\t: Card Series: X\n"
+    with pytest.raises(ProbeError,
+                       match=r"it printed first: '========= ROCm System Management Interface"):
+        _amdgpu.parse_rocm_smi(table)
+
+
+def test_rocm_smi_5x_gpu_id_and_gfx9010():
+    """Constructed ROCm 5.x rocm-smi JSON: "GPU ID" (6.x: "Device ID"), "GFX Version" gfx9010."""
+    got = _amdgpu.parse_rocm_smi(text(CONSTRUCTED / "rocm-smi" / "rocm-5.x-gpu-id-2xMI210.json"))
+    assert [g["device_id"] for g in got["gpus"]] == ["0x740f", "0x740f"]
+    assert {g["gfx_target"] for g in got["gpus"]} == {"gfx90a"}
+    assert [g["bdf"] for g in got["gpus"]] == ["0000:03:00.0", "0000:83:00.0"]
 
 
 @pytest.mark.parametrize("doc", ["", "usage: amd-smi [-h]", '{"rocm_version": ', "[1, 2]"])
@@ -201,6 +265,11 @@ def test_sysfs_empty_root(tmp_path):
 @pytest.mark.parametrize(("value", "expected"), [
     ("gfx942", "gfx942"), (90402, "gfx942"), ("90010", "gfx90a"), (110000, "gfx1100"),
     (0, None), ("N/A", None), (None, None), ("GFX950", "gfx950"),
+    # rocm-smi prints the stepping in decimal: gfx9010 is gfx90a, gfx9012 gfx90c
+    ("gfx9010", "gfx90a"), ("gfx9012", "gfx90c"), ("gfx90a", "gfx90a"), ("gfx1010", "gfx1010"),
+    ("gfx1100", "gfx1100"), ("gfx803", "gfx803"), ("gfx1201", "gfx1201"),
+    # shapes that fit no gfx target stay as printed (the gfx check then shows them)
+    ("gfx9410", "gfx9410"), ("gfx99999", "gfx99999"),
 ])
 def test_gfx_name(value, expected):
     assert _amdgpu.gfx_name(value) == expected

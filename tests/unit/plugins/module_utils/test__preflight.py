@@ -344,3 +344,21 @@ def test_markdown_table():
 ])
 def test_version_tuple(text, expected):
     assert _preflight.version_tuple(text) == expected
+
+
+def test_truncated_ibv_devinfo_device_is_a_finding():
+    """A device of a recorded ibv_devinfo output cut before its port lines (issue 15)."""
+    from ansible_collections.inferops.disagg.plugins.module_utils import _rdma
+    recorded = FIXTURES / "recorded" / "ibv_devinfo" / "azhpc-images-44-cx5-vf.txt"
+    cut = "\n".join(recorded.read_text().splitlines()[:10])
+    devices = _rdma.parse_ibv_devinfo(cut)
+    facts = {"source": "ibv_devinfo", "devices": devices, "uverbs": ["uverbs0"],
+             **_rdma.summarize(devices)}
+    result = {"ansible_facts": {"rdma": facts}}
+    found = [f for f in _preflight.evaluate_rdma("h1", result, dict(_preflight.DEFAULTS,
+                                                                    rdma_min_devices=1))
+             if f["check"] == "rdma.facts"]
+    assert len(found) == 1
+    assert found[0]["found"] == ("ibv_devinfo output incomplete: rdmaP23800p0s2: no port lines "
+                                 "after its hca_id (output cut?)")
+    assert "ibv_devinfo -v" in found[0]["fix"] and found[0]["host"] == "h1"

@@ -154,3 +154,35 @@ def test_ibv_devinfo_skips_provider_warnings():
     doc = ("libibverbs: Warning: couldn't load driver 'libmlx4-rdmav34.so': cannot open\n"
            + text(RECORDED / "ibv_devinfo/azhpc-images-44-cx5-vf.txt"))
     assert _rdma.parse_ibv_devinfo(doc)[0]["name"] == "rdmaP23800p0s2"
+
+
+def _cut_before_port(path):
+    """A recorded ibv_devinfo output cut where its port block starts (derived in the test)."""
+    lines = text(path).splitlines(keepends=True)
+    return "".join(lines[:next(i for i, line in enumerate(lines)
+                               if line.strip().startswith("port:"))])
+
+
+@pytest.mark.parametrize("name", ["azhpc-images-44-cx5-vf.txt",
+                                  "k8s-rdma-device-plugin-8-mlx4-vf.txt"])
+def test_ibv_devinfo_truncated_device_is_incomplete_not_zero_ports(name):
+    devices = _rdma.parse_ibv_devinfo(_cut_before_port(RECORDED / "ibv_devinfo" / name))
+    assert devices[0]["ports"] == []
+    assert devices[0]["incomplete"] == "no port lines after its hca_id (output cut?)"
+    assert _rdma.summarize(devices)["incomplete_devices"] == [
+        f"{devices[0]['name']}: no port lines after its hca_id (output cut?)"]
+
+
+def test_ibv_devinfo_cut_inside_a_port_block():
+    lines = text(RECORDED / "ibv_devinfo" / "azhpc-images-44-cx5-vf.txt").splitlines()
+    cut = "\n".join(lines[:next(i for i, x in enumerate(lines)
+                                if x.strip().startswith("port:")) + 1])
+    device = _rdma.parse_ibv_devinfo(cut)[0]
+    assert device["incomplete"] == "port 1 without a state line (output cut?)"
+
+
+@pytest.mark.parametrize("name", ["azhpc-images-44-cx5-vf.txt", "softroce-rxe-dev-46-rxe0.txt",
+                                  "k8s-rdma-device-plugin-8-mlx4-vf.txt"])
+def test_ibv_devinfo_whole_recordings_are_complete(name):
+    devices = _rdma.parse_ibv_devinfo(text(RECORDED / "ibv_devinfo" / name))
+    assert [d["incomplete"] for d in devices] == [None] * len(devices)
