@@ -350,6 +350,12 @@ def parse_rocm_smi(text: str, command: str = "rocm-smi --json") -> dict:
     if not isinstance(doc, dict):
         raise ProbeError(command, f"expected a JSON object, found {type(doc).__name__}",
                          CHECK, FIX_ROCM_SMI)
+    return rocm_smi_cards(doc, command)
+
+
+def rocm_smi_cards(doc: dict, command: str, source: str = "rocm-smi") -> dict:
+    """The result of :func:`parse_rocm_smi` from its decoded document (``card<N>`` objects and
+    ``system``); the text parser builds the same document from ``GPU[N] : key: value`` lines."""
     gpus = []
     cards = sorted(
         (k for k in doc if re.match(r"^card\d+$", str(k))), key=lambda k: int(str(k)[4:])
@@ -371,7 +377,7 @@ def parse_rocm_smi(text: str, command: str = "rocm-smi --json") -> dict:
             "bdf": normalize_bdf(card.get("pci bus")),
             "numa_node": _int_or_none(card.get("(topology) numa node")),
             "driver_version": None,
-            "source": "rocm-smi",
+            "source": source,
         })
     system = _lower_keys(doc["system"]) if isinstance(doc.get("system"), dict) else {}
     xgmi: dict[int, list[int]] | None = None
