@@ -262,7 +262,16 @@ def evaluate_rdma(host: str, result: object, t: dict) -> list[dict]:
                                "raise the netdev MTU (`ip link set <netdev> mtu 9000`, and in "
                                "netplan/NetworkManager) to match the switch"))
     eth = [(n, p) for n, p in active if (p.get("link_layer") or "").lower() == "ethernet"]
-    no_gid = [(n, p) for n, p in eth if p.get("roce_v2_ipv4_gid_index") is None]
+    unknown = [n for n, p in eth if p.get("gids_known") is False]
+    if unknown:
+        out.append(finding(host, "rdma.roce_v2_gid",
+                           f"GID table unknown on {', '.join(unknown)} (facts from "
+                           f"{facts.get('source')}, which has no GIDs)",
+                           "a RoCE v2 GID of the form ::ffff:a.b.c.d on every port",
+                           "save `show_gids` or `ibv_devinfo -v` with the other outputs (or read "
+                           "the host's /sys/class/infiniband)"))
+    no_gid = [(n, p) for n, p in eth if p.get("roce_v2_ipv4_gid_index") is None
+              and p.get("gids_known") is not False]
     if no_gid:
         parts = []
         for n, p in no_gid:
