@@ -18,8 +18,11 @@ from ansible_collections.inferops.disagg.plugins.module_utils._docker_api import
 def container_state(client: Any, name: str) -> dict | None:
     """Return a short description of container ``name``, or None when it does not exist."""
     info = inspect_container(client, name)
-    if info is None:
-        return None
+    return None if info is None else state_of(info)
+
+
+def state_of(info: dict) -> dict:
+    """A short description of the container of a ``docker inspect`` document."""
     state = info.get("State") or {}
     return {
         "id": info.get("Id", "")[:12],

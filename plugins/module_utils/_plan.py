@@ -9,26 +9,26 @@ into one plan entry: the exact spec, the action (``create``, ``recreate``, ``sta
 ``document`` gathers every host's entries, launch settings and failures into the plan
 (``plan.json``; its shape is ``{"hosts": {HOST: {"containers": [...]}}}`` plus the start
 order); ``markdown`` renders it (``plan.md``). Secrets never reach a plan: environment values of
-names that look secret (SECRET_WORDS) are replaced by ``***``.
+names that look secret (``_secrets.is_secret``: SECRET_WORDS, plus the deployment's
+``disagg_secret_env_names``) are replaced by ``***``.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from ansible_collections.inferops.disagg.plugins.module_utils._secrets import (
+    REDACTED,
+    SECRET_WORDS,
+    redact_env,
+)
 
 __all__ = ["ACTIONS", "REDACTED", "SCHEMA", "SECRET_WORDS", "STEPS", "container_entry",
            "document", "markdown", "redact_env"]
 
 SCHEMA = "inferops.disagg.plan/v1"
-REDACTED = "***"
 ACTIONS = ("create", "recreate", "start", "unchanged")
-
-# Names of environment variables whose values are secrets (HF_TOKEN, AWS_SECRET_ACCESS_KEY...):
-# every name containing one of these words, in any case.
-SECRET_WORDS = ("TOKEN", "SECRET", "KEY", "PASSWORD", "CREDENTIAL")
-_SECRET_NAME = re.compile("|".join(SECRET_WORDS), re.IGNORECASE)
 
 # docker_container's diff keys that describe state, not settings.
 _STATE_KEYS = frozenset({"exists", "running", "paused", "restarting", "removing"})
@@ -48,12 +48,6 @@ STEPS: dict[int, tuple[tuple[str, ...], str]] = {
 SPEC_FIELDS = ("image", "argv", "env", "devices", "volumes", "network_mode", "ipc_mode",
                "shm_size", "ulimits", "capabilities", "groups", "security_opts",
                "restart_policy", "labels")
-
-
-def redact_env(env: Mapping[str, Any] | None) -> dict[str, str]:
-    """``env`` with every value whose name contains a SECRET_WORDS word replaced by ``***``."""
-    return {str(k): (REDACTED if _SECRET_NAME.search(str(k)) else str(v))
-            for k, v in (env or {}).items()}
 
 
 def _step(component: str) -> int:
@@ -91,7 +85,8 @@ def _action(before: Mapping[str, Any], result: Mapping[str, Any],
 
 
 def container_entry(spec: Mapping[str, Any], before: Mapping[str, Any] | None,
-                    result: Mapping[str, Any] | None, check_mode: bool = False) -> dict[str, Any]:
+                    result: Mapping[str, Any] | None, check_mode: bool = False,
+                    secret_env_names: Iterable[Any] | None = None) -> dict[str, Any]:
     """One plan entry for one container.
 
     ``spec``: ``name``, ``component`` (etcd, prefill, decode, router), ``what`` (a phrase such as
@@ -99,7 +94,7 @@ def container_entry(spec: Mapping[str, Any], before: Mapping[str, Any] | None,
     docker_container_info returned before the change; ``result``: what docker_container returned
     (in check mode, what it would do; ``check_mode`` words the report so). Returns the entry
     with ``action``, ``reason``, ``step`` and ``report`` (the deploy summary's "NAME: what
-    happened" line); env values redacted.
+    happened" line); env values of secret names (SECRET_WORDS or ``secret_env_names``) redacted.
     """
     name = str(spec.get("name", ""))
     component = str(spec.get("component", ""))
@@ -108,7 +103,7 @@ def container_entry(spec: Mapping[str, Any], before: Mapping[str, Any] | None,
     for key in SPEC_FIELDS:
         value = spec.get(key)
         if key == "env":
-            value = redact_env(value if isinstance(value, Mapping) else {})
+            value = redact_env(value if isinstance(value, Mapping) else {}, secret_env_names)
         elif key == "argv":
             value = [str(a) for a in (value or [])]
         entry[key] = value

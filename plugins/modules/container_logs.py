@@ -7,11 +7,15 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: container_logs
-short_description: Read a container's log and state
+short_description: Read a container's log, state and (secrets redacted) docker inspect
 version_added: 0.1.0
 description:
   - Returns the log (stdout and stderr, as C(docker logs) shows it) and a short state of a
     container on the target's Docker daemon (json-file, local and journald logging).
+  - With O(inspect), also its C(docker inspect) document, in which the value of every secret
+    environment variable (a name containing TOKEN, SECRET, KEY, PASSWORD or CREDENTIAL, any case,
+    or matching O(secret_env_names)) is replaced by C(***), in C(Config.Env) and wherever else
+    it occurs. The secret never leaves the host (docs/secrets.md).
   - Never changes anything.
 author:
   - inferops.disagg team (!UNKNOWN)
@@ -21,9 +25,19 @@ options:
     type: str
     required: true
   tail:
-    description: Number of lines from the end of the log, or C(all).
+    description: Number of lines from the end of the log, or C(all); C(0) reads no log.
     type: str
     default: all
+  inspect:
+    description: Also return the container's C(docker inspect) document, secrets redacted.
+    type: bool
+    default: false
+  secret_env_names:
+    description: More names (or shell-style patterns such as C(HF_*), any case) of environment
+      variables whose values are secrets; pass C(disagg_secret_env_names).
+    type: list
+    elements: str
+    default: []
 extends_documentation_fragment:
   - community.docker.docker.api_documentation
   - inferops.disagg._attributes
@@ -41,6 +55,14 @@ EXAMPLES = r"""
   inferops.disagg.container_logs:
     name: pd-router-proxy-1
   register: __router_log
+
+- name: Read a worker's docker inspect, secrets redacted, and no log
+  inferops.disagg.container_logs:
+    name: pd-prefill-prefill-1
+    tail: "0"
+    inspect: true
+    secret_env_names: "{{ disagg_secret_env_names }}"
+  register: __worker_inspect
 """
 
 RETURN = r"""
@@ -56,20 +78,56 @@ state:
   description: The container's state (status, exit_code, restart_count, ...).
   type: dict
   returned: when the container exists
+container:
+  description:
+    - The container's C(docker inspect) document (as community.docker.docker_container_info
+      returns it), with every secret value replaced by C(***).
+  type: dict
+  returned: when O(inspect) is true and the container exists
+redacted:
+  description: The names of C(Config.Env) whose values were replaced by C(***), sorted.
+  type: list
+  elements: str
+  returned: when O(inspect) is true and the container exists
 """
 
 import traceback
+from typing import Any
 
 from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.inferops.disagg.plugins.module_utils._container import (
     container_logs,
-    container_state,
+    state_of,
 )
 from ansible_collections.inferops.disagg.plugins.module_utils._docker_api import (
     DockerException,
     RequestException,
     docker_client,
+    inspect_container,
 )
+from ansible_collections.inferops.disagg.plugins.module_utils._secrets import (
+    redact_inspect,
+    secret_names,
+)
+
+
+def read(client: Any, p: dict) -> dict:
+    """The module result for params ``p``: exists, logs, state, and with ``inspect`` the
+    redacted docker inspect (``container``) and the names it redacted."""
+    info = inspect_container(client, p["name"])
+    if info is None:
+        return {"changed": False, "exists": False, "logs": ""}
+    state = state_of(info)
+    tail = str(p["tail"]).strip()
+    logs = "" if tail == "0" else container_logs(client, p["name"], tail, state["tty"])
+    result = {"changed": False, "exists": True, "logs": logs, "state": state}
+    if p.get("inspect"):
+        extra = p.get("secret_env_names") or []
+        env = {e.split("=", 1)[0]: "" for e in ((info.get("Config") or {}).get("Env") or [])
+               if isinstance(e, str)}
+        result["container"] = redact_inspect(info, extra)
+        result["redacted"] = secret_names(env, extra)
+    return result
 
 
 def main() -> None:
@@ -77,15 +135,13 @@ def main() -> None:
     argument_spec = {
         "name": {"type": "str", "required": True},
         "tail": {"type": "str", "default": "all"},
+        "inspect": {"type": "bool", "default": False},
+        "secret_env_names": {"type": "list", "elements": "str", "default": []},
     }
     client = docker_client(argument_spec)
     p = client.module.params
     try:
-        state = container_state(client, p["name"])
-        if state is None:
-            client.module.exit_json(changed=False, exists=False, logs="")
-        logs = container_logs(client, p["name"], p["tail"], state["tty"])
-        client.module.exit_json(changed=False, exists=True, logs=logs, state=state)
+        client.module.exit_json(**read(client, p))
     except (DockerException, RequestException) as exc:
         client.fail(
             f"Error reading the log of {p['name']}: {to_native(exc)}",

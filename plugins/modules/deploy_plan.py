@@ -23,7 +23,8 @@ description:
     \"reason\", ...}], \"launch_settings\"}}}), and C(<dest>/plan.md), the same for people."
   - The action is C(create), C(recreate) (the reason names what changed), C(start) (it exists but
     is stopped) or C(unchanged). Environment values whose names contain TOKEN, SECRET, KEY,
-    PASSWORD or CREDENTIAL (any case) are written as C(***).
+    PASSWORD or CREDENTIAL (any case), or match C(disagg_secret_env_names), are written as C(***)
+    (docs/secrets.md).
   - Never changes a host; it writes the files on the controller, also in check mode.
 options:
   dest:
