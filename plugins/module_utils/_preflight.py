@@ -179,10 +179,10 @@ def evaluate_gpu(host: str, result: object, t: dict) -> list[dict]:
                                "image that ships it"))
     if t["gpu_require_device_nodes"]:
         devices = facts.get("devices", {})
-        missing = []
-        if not devices.get("kfd"):
+        missing = []  # None: not known (facts from saved outputs, not from the host)
+        if devices.get("kfd") is not None and not devices["kfd"]:
             missing.append("/dev/kfd")
-        if not devices.get("dri_render"):
+        if devices.get("dri_render") is not None and not devices["dri_render"]:
             missing.append("/dev/dri/renderD*")
         if missing:
             out.append(finding(host, "gpu.device_nodes", "missing " + ", ".join(missing),
@@ -304,8 +304,8 @@ def evaluate_rdma(host: str, result: object, t: dict) -> list[dict]:
                                f">= {t['rdma_min_rate_gbps']} Gb/s",
                                "check the link speed negotiation (`ethtool <netdev>`) and "
                                "the cable/transceiver"))
-    if t["rdma_require_uverbs"] and devices:
-        uverbs = facts.get("uverbs", [])
+    uverbs = facts.get("uverbs", [])
+    if t["rdma_require_uverbs"] and devices and uverbs is not None:  # None: saved outputs
         if len(uverbs) < len(devices):
             out.append(finding(host, "rdma.uverbs",
                                f"{len(uverbs)} /dev/infiniband/uverbs* nodes",

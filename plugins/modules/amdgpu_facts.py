@@ -17,6 +17,10 @@ description:
     reason is returned in RV(ansible_facts.amdgpu.fallbacks)); a tool that answers with output
     that cannot be parsed fails the module with a message naming the command, the check and the
     fix.
+  - When C(amd-smi static --json) or C(rocm-smi ... --json) exits non-zero (a tool without
+    C(--json)), the same command without C(--json) is run and its text parsed.
+  - With O(saved_outputs), no command runs and nothing of the host is read: the facts come from
+    saved outputs of the tools (a support bundle, a bug report), for checking them offline.
   - Never changes anything on the host.
 extends_documentation_fragment:
   - inferops.disagg._preflight_facts
@@ -44,6 +48,18 @@ options:
     elements: str
     choices: [amd-smi, rocm-smi, sysfs]
     default: [amd-smi, rocm-smi, sysfs]
+  saved_outputs:
+    description:
+      - Directory of saved command outputs of one host to read instead of running the tools,
+        under these names (the first GPU listing present wins, in this order)
+        C(amd-smi-static.json) (C(amd-smi static --json)), C(amd-smi-static.txt)
+        (C(amd-smi static)), C(rocm-smi.json) (C(rocm-smi ... --json)), C(rocm-smi.txt)
+        (C(rocm-smi --showproductname ...) lines or the Concise Info table of C(rocm-smi)),
+        C(amd-smi-list.txt) (C(amd-smi list): count and BDFs only); and, when present,
+        C(amd-smi-version.json) or C(amd-smi-version.txt) and C(amd-smi-topology.json).
+      - O(root), O(sources) and the tool paths are not used; RV(ansible_facts.amdgpu.devices)
+        values are null (not in the outputs).
+    type: path
 author:
   - inferops.disagg team (!UNKNOWN)
 """
@@ -55,6 +71,10 @@ EXAMPLES = r"""
 - name: Replay a recorded host tree (its opt/rocm/bin/amd-smi prints recorded JSON)
   inferops.disagg.amdgpu_facts:
     root: /srv/fixtures/mi300x-fit
+
+- name: Check a support bundle's saved outputs of one host (amd-smi-static.json, ...)
+  inferops.disagg.amdgpu_facts:
+    saved_outputs: /srv/bundles/node-17/gpu
 
 - name: Count the GPUs
   ansible.builtin.debug:
@@ -73,7 +93,7 @@ ansible_facts:
       type: dict
       contains:
         source:
-          description: Where the GPU list came from (C(amd-smi), C(rocm-smi), C(sysfs) or C(none)).
+          description: Where the GPU list came from (C(amd-smi), C(rocm-smi), C(sysfs), C(amd-smi list) or C(none)).
           type: str
           returned: always
           sample: amd-smi
@@ -123,10 +143,15 @@ ansible_facts:
           returned: always
           sample: {"available": true, "full_mesh": true, "min_peers": 7, "links": {}}
         devices:
-          description: Whether C(/dev/kfd) exists and how many C(/dev/dri/renderD*) nodes there are.
+          description: Whether C(/dev/kfd) exists and how many C(/dev/dri/renderD*) nodes there are (null with O(saved_outputs)).
           type: dict
           returned: always
           sample: {"kfd": true, "dri_render": 8}
+        saved_outputs:
+          description: The O(saved_outputs) directory the facts were read from.
+          type: str
+          returned: when O(saved_outputs) is set
+          sample: /srv/bundles/node-17/gpu
 """
 
 import glob
@@ -143,11 +168,18 @@ from ansible_collections.inferops.disagg.plugins.module_utils._amdgpu import (
     xgmi_by_bdf,
     xgmi_summary,
 )
+from ansible_collections.inferops.disagg.plugins.module_utils._amdgpu_text import (
+    parse_amd_smi_static_text,
+    parse_rocm_smi_text,
+)
 from ansible_collections.inferops.disagg.plugins.module_utils._facts_module import (
     find_tool,
     run_facts_module,
 )
 from ansible_collections.inferops.disagg.plugins.module_utils._probe import read_text, rooted
+from ansible_collections.inferops.disagg.plugins.module_utils._saved_outputs import (
+    gpu_facts_from_dir,
+)
 
 ROCM_BIN = ("/opt/rocm/bin",)
 ROCM_SMI_ARGS = ["--showproductname", "--showbus", "--showmeminfo", "vram", "--showtoponuma",
@@ -164,6 +196,8 @@ def _short(err: str, out: str) -> str:
 
 
 def gather(module: AnsibleModule) -> dict:
+    if module.params.get("saved_outputs"):
+        return gpu_facts_from_dir(module.params["saved_outputs"])
     root = module.params["root"]
     tools = {
         "amd_smi": find_tool(module, "amd-smi", module.params["amd_smi_path"], root, ROCM_BIN),
@@ -179,16 +213,23 @@ def gather(module: AnsibleModule) -> dict:
                 facts["fallbacks"].append("amd-smi: not found")
                 continue
             rc, out, err = run(module, [tools["amd_smi"], "static", "--json"])
-            if rc != 0:
-                facts["fallbacks"].append(f"amd-smi static --json exited {rc}: {_short(err, out)}")
-                continue
-            gpus = parse_amd_smi_static(out)
-            rc, out, err = run(module, [tools["amd_smi"], "version", "--json"])
-            if rc != 0:
-                rc, out, err = run(module, [tools["amd_smi"], "version"])
             if rc == 0:
-                facts["versions"].update(
-                    {k: v for k, v in parse_amd_smi_version(out).items() if v})
+                gpus = parse_amd_smi_static(out)
+            else:
+                facts["fallbacks"].append(f"amd-smi static --json exited {rc}: {_short(err, out)}")
+                rc, out, err = run(module, [tools["amd_smi"], "static"])
+                if rc != 0:
+                    facts["fallbacks"].append(f"amd-smi static exited {rc}: {_short(err, out)}")
+                    continue
+                gpus = parse_amd_smi_static_text(out)
+            version_cmd = ["version", "--json"]
+            rc, out, err = run(module, [tools["amd_smi"], *version_cmd])
+            if rc != 0:
+                version_cmd = ["version"]
+                rc, out, err = run(module, [tools["amd_smi"], *version_cmd])
+            if rc == 0:
+                parsed_version = parse_amd_smi_version(out, " ".join(["amd-smi", *version_cmd]))
+                facts["versions"].update({k: v for k, v in parsed_version.items() if v})
             rc, out, err = run(module, [tools["amd_smi"], "topology", "--json"])
             if rc == 0:
                 links = xgmi_by_bdf(gpus, parse_amd_smi_topology(out))
@@ -202,10 +243,15 @@ def gather(module: AnsibleModule) -> dict:
                 facts["fallbacks"].append("rocm-smi: not found")
                 continue
             rc, out, err = run(module, [tools["rocm_smi"], *ROCM_SMI_ARGS])
-            if rc != 0:
+            if rc == 0:
+                parsed = parse_rocm_smi(out, "rocm-smi " + " ".join(ROCM_SMI_ARGS))
+            else:
                 facts["fallbacks"].append(f"rocm-smi --json exited {rc}: {_short(err, out)}")
-                continue
-            parsed = parse_rocm_smi(out, "rocm-smi " + " ".join(ROCM_SMI_ARGS))
+                rc, out, err = run(module, [tools["rocm_smi"], *ROCM_SMI_ARGS[:-1]])
+                if rc != 0:
+                    facts["fallbacks"].append(f"rocm-smi exited {rc}: {_short(err, out)}")
+                    continue
+                parsed = parse_rocm_smi_text(out, "rocm-smi " + " ".join(ROCM_SMI_ARGS[:-1]))
             links = xgmi_by_bdf(parsed["gpus"], parsed["xgmi"])
             facts.update(source="rocm-smi", gpus=parsed["gpus"])
             break
@@ -239,6 +285,7 @@ def main() -> None:
             "sources": {"type": "list", "elements": "str",
                         "choices": ["amd-smi", "rocm-smi", "sysfs"],
                         "default": ["amd-smi", "rocm-smi", "sysfs"]},
+            "saved_outputs": {"type": "path"},
         },
         "amdgpu", "gpu.facts", gather,
     )

@@ -12,7 +12,11 @@ version_added: 0.1.0
 description:
   - Reads C(/sys/class/infiniband/*/ports/*/{state,phys_state,link_layer,rate,gids,gid_attrs}),
     the device NUMA node and the netdev MTU from C(/sys/class/net/<netdev>/mtu).
-  - Falls back to C(ibv_devinfo -v) when C(/sys/class/infiniband) is absent.
+  - Falls back to C(ibv_devinfo -v) when C(/sys/class/infiniband) is absent, and to C(ibstat),
+    C(show_gids) and C(rdma -j link show) (whichever are installed) when C(ibv_devinfo) is absent
+    or fails.
+  - With O(saved_outputs), no command runs and nothing of the host is read: the facts come from
+    saved outputs of the tools (a support bundle, a bug report), for checking them offline.
   - Per port it returns the index of the RoCE v2 GID of the form C(::ffff:a.b.c.d), which is what
     Mooncake's C(MC_GID_INDEX) must be, and the active MTU (derived from the netdev MTU for RoCE).
   - Never changes anything on the host.
@@ -31,6 +35,15 @@ options:
       - Path of C(ibv_devinfo) for the fallback. By default it is looked up on C(PATH) (under
         O(root) when O(root) is not C(/)).
     type: path
+  saved_outputs:
+    description:
+      - Directory of saved command outputs of one host to read instead of the host:
+        C(ibv_devinfo-v.txt) (C(ibv_devinfo -v)); when it is absent, any of C(ibstat.txt)
+        (C(ibstat)), C(show_gids.txt) (C(show_gids)) and C(rdma-link.json) or C(rdma-link.txt)
+        (C(rdma -j link show) or C(rdma link show)).
+      - O(root) and O(ibv_devinfo_path) are not used; RV(ansible_facts.rdma.uverbs) is null (not
+        in the outputs).
+    type: path
 author:
   - inferops.disagg team (!UNKNOWN)
 """
@@ -38,6 +51,10 @@ author:
 EXAMPLES = r"""
 - name: Gather RDMA facts
   inferops.disagg.rdma_facts:
+
+- name: Check a support bundle's saved outputs of one host (ibv_devinfo-v.txt, ...)
+  inferops.disagg.rdma_facts:
+    saved_outputs: /srv/bundles/node-17/rdma
 
 - name: Show the MC_GID_INDEX this host needs
   ansible.builtin.debug:
@@ -56,7 +73,7 @@ ansible_facts:
       type: dict
       contains:
         source:
-          description: C(sysfs), C(ibv_devinfo) or C(none).
+          description: C(sysfs), C(ibv_devinfo), the C(+)-joined text outputs read (C(ibstat+show_gids+rdma_link)) or C(none).
           type: str
           returned: always
           sample: sysfs
@@ -85,7 +102,7 @@ ansible_facts:
                   roce_v2_ipv4_gid_index: 3
                   roce_v2_ipv4_gid: "::ffff:10.14.1.72"
         uverbs:
-          description: The C(/dev/infiniband/uverbs*) nodes visible (a container needs them mapped in).
+          description: The C(/dev/infiniband/uverbs*) nodes visible (a container needs them mapped in); null with O(saved_outputs).
           type: list
           elements: str
           returned: always
@@ -99,6 +116,11 @@ ansible_facts:
           elements: str
           returned: always
           sample: ["mlx5_3: no port lines after its hca_id (output cut?)"]
+        saved_outputs:
+          description: The O(saved_outputs) directory the facts were read from.
+          type: str
+          returned: when O(saved_outputs) is set
+          sample: /srv/bundles/node-17/rdma
         device_count:
           description: Number of RDMA devices.
           type: int
@@ -133,9 +155,45 @@ from ansible_collections.inferops.disagg.plugins.module_utils._rdma import (
     sysfs_devices,
     uverbs_nodes,
 )
+from ansible_collections.inferops.disagg.plugins.module_utils._rdma_text import (
+    devices_from_outputs,
+)
+from ansible_collections.inferops.disagg.plugins.module_utils._saved_outputs import (
+    rdma_facts_from_dir,
+)
+
+#: The text tools tried when ibv_devinfo is absent or fails: (name, arguments, keyword).
+TEXT_TOOLS = (("ibstat", [], "ibstat"), ("show_gids", [], "show_gids"),
+              ("rdma", ["-j", "link", "show"], "rdma_link"))
+
+
+def _run(module: AnsibleModule, argv: list[str], facts: dict) -> str | None:
+    """Stdout of ``argv``, or None (the reason appended to ``facts["fallbacks"]``)."""
+    rc, out, err = module.run_command(argv, environ_update={"LC_ALL": "C"})
+    if rc != 0:
+        facts["fallbacks"].append(f"{' '.join(argv)} exited {rc}: "
+                                  f"{(err or out).strip()[:200]}")
+        return None
+    return out
+
+
+def _text_tools(module: AnsibleModule, root: str, facts: dict) -> None:
+    """Devices from ibstat, show_gids and rdma link, whichever are installed and answer."""
+    texts: dict[str, str | None] = {}
+    for name, args, keyword in TEXT_TOOLS:
+        tool = find_tool(module, name, None, root)
+        if not tool:
+            facts["fallbacks"].append(f"{name}: not found")
+            continue
+        texts[keyword] = _run(module, [tool, *args], facts)
+    texts = {k: v for k, v in texts.items() if v is not None}
+    if texts:
+        facts.update(source="+".join(texts), devices=devices_from_outputs(**texts))
 
 
 def gather(module: AnsibleModule) -> dict:
+    if module.params.get("saved_outputs"):
+        return rdma_facts_from_dir(module.params["saved_outputs"])
     root = module.params["root"]
     facts = {"source": "none", "fallbacks": [], "devices": []}
     devices = sysfs_devices(root)
@@ -144,15 +202,13 @@ def gather(module: AnsibleModule) -> dict:
     else:
         facts["fallbacks"].append("/sys/class/infiniband: absent")
         tool = find_tool(module, "ibv_devinfo", module.params["ibv_devinfo_path"], root)
+        out = _run(module, [tool, "-v"], facts) if tool else None
         if not tool:
             facts["fallbacks"].append("ibv_devinfo: not found")
+        if out is not None:
+            facts.update(source="ibv_devinfo", devices=parse_ibv_devinfo(out))
         else:
-            rc, out, err = module.run_command([tool, "-v"], environ_update={"LC_ALL": "C"})
-            if rc != 0:
-                facts["fallbacks"].append(
-                    f"ibv_devinfo -v exited {rc}: {(err or out).strip()[:200]}")
-            else:
-                facts.update(source="ibv_devinfo", devices=parse_ibv_devinfo(out))
+            _text_tools(module, root, facts)
     facts["uverbs"] = uverbs_nodes(root)
     facts.update(summarize(facts["devices"]))
     return facts
@@ -160,7 +216,8 @@ def gather(module: AnsibleModule) -> dict:
 
 def main() -> None:
     """Run the module."""
-    run_facts_module({"ibv_devinfo_path": {"type": "path"}}, "rdma", "rdma.facts", gather)
+    run_facts_module({"ibv_devinfo_path": {"type": "path"}, "saved_outputs": {"type": "path"}},
+                     "rdma", "rdma.facts", gather)
 
 
 if __name__ == "__main__":
