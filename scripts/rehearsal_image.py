@@ -690,6 +690,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ImageError, base_image.BuildError, wheelhouse.WheelhouseError) as exc:
         print(f"rehearsal_image: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a --prepare-context or --work-dir that cannot be written
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"rehearsal_image: error: cannot write{where}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 1
     for key, ref in refs.items():
         print(f"{key}={ref}")
     return 0
