@@ -110,3 +110,55 @@ def test_modules_read_saved_outputs(tmp_path, capsys):
     out = run_main(rdma_facts, {"saved_outputs": str(gpu)}, capsys)
     assert out["failed"] is True and out["check"] == "rdma.facts"
     assert "none of the RDMA outputs saved" in out["msg"]
+
+
+def stand_in(path, outputs: dict[str, object]):
+    """An executable that prints the file for its argument line and exits 0, else exits 2
+    (an old tool without --json)."""
+    cases = "\n".join(f'  "{args}") cat "{source}" ;;' for args, source in outputs.items())
+    path.write_text(f'#!/bin/sh\ncase "$*" in\n{cases}\n  *) echo "usage: bad option $*" >&2; '
+                    'exit 2 ;;\nesac\n')
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_amdgpu_facts_falls_back_to_amd_smi_static_text(tmp_path):
+    from ._preflight_helpers import FakeModule
+    tool = stand_in(tmp_path / "amd-smi", {
+        "static": CONSTRUCTED / "amd-smi" / "static-text-6.2-2xMI300X.txt",
+        "version": RECORDED / "amd-smi" / "version-25.3.0-rocm-6.4.0.txt"})
+    module = FakeModule(root=str(tmp_path), amd_smi_path=tool, rocm_smi_path=None,
+                        sources=["amd-smi"], saved_outputs=None)
+    facts = amdgpu_facts.gather(module)
+    assert (facts["source"], facts["gpu_count"]) == ("amd-smi", 2)
+    assert facts["fallbacks"][0].startswith("amd-smi static --json exited 2: usage: bad option")
+    assert facts["versions"]["rocm"] == "6.4.0"
+    assert [c[1:] for c in module.calls[:4]] == [["static", "--json"], ["static"],
+                                                 ["version", "--json"], ["version"]]
+
+
+def test_amdgpu_facts_falls_back_to_rocm_smi_text(tmp_path):
+    from ._preflight_helpers import FakeModule
+    args = " ".join(amdgpu_facts.ROCM_SMI_ARGS[:-1])
+    tool = stand_in(tmp_path / "rocm-smi", {args: CONSTRUCTED / "rocm-smi" /
+                                            "text-5.x-showid-productname-2xMI210.txt"})
+    module = FakeModule(root=str(tmp_path), amd_smi_path=None, rocm_smi_path=tool,
+                        sources=["rocm-smi"], saved_outputs=None)
+    facts = amdgpu_facts.gather(module)
+    assert [g["gfx_target"] for g in facts["gpus"]] == ["gfx90a", "gfx90a"]
+    assert facts["fallbacks"][-1].startswith("rocm-smi --json exited 2")
+
+
+def test_rdma_facts_fall_back_to_the_text_tools(tmp_path):
+    from ._preflight_helpers import FakeModule
+    rdma = CONSTRUCTED / "rdma"
+    bin_dir = tmp_path / "usr" / "bin"
+    bin_dir.mkdir(parents=True)
+    stand_in(bin_dir / "ibstat", {"": rdma / "ibstat-2xCX7.txt"})
+    stand_in(bin_dir / "show_gids", {"": rdma / "show_gids-2xCX7.txt"})
+    stand_in(bin_dir / "rdma", {"-j link show": rdma / "rdma-link-show-j-2xCX7.json"})
+    module = FakeModule(root=str(tmp_path), ibv_devinfo_path=None, saved_outputs=None)
+    facts = rdma_facts.gather(module)
+    assert facts["source"] == "ibstat+show_gids+rdma_link"
+    assert facts["fallbacks"] == ["/sys/class/infiniband: absent", "ibv_devinfo: not found"]
+    assert facts["mc_gid_index"] == 3 and facts["device_count"] == 2
