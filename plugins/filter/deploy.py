@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
 from ansible.errors import AnsibleFilterError
 from ansible_collections.inferops.disagg.plugins.module_utils import _launch, _model_profile
 
@@ -16,6 +17,20 @@ from ansible_collections.inferops.disagg.plugins.module_utils import _launch, _m
 def model_profile_errors(profile: Any, path: str) -> list[str]:
     """``{{ profile | inferops.disagg.model_profile_errors(file) }}``: [] when valid."""
     return _model_profile.profile_errors(profile, str(path))
+
+
+def model_profile_load(text: Any, path: str) -> Any:
+    """``{{ lookup('file', f) | inferops.disagg.model_profile_load(f) }}``: the parsed profile;
+    a YAML error names the file, the line and the column."""
+    try:
+        return yaml.safe_load(str(text))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise AnsibleFilterError(
+            f"model profile {path}:{where}: not valid YAML ({problem}). Fix: correct the file "
+            f"there (yamllint {path} shows every problem)") from None
 
 
 def sglang_worker_args(topology: dict, settings: dict) -> list[str]:
@@ -50,6 +65,7 @@ class FilterModule:
     def filters(self) -> dict:
         return {
             "model_profile_errors": model_profile_errors,
+            "model_profile_load": model_profile_load,
             "sglang_worker_args": sglang_worker_args,
             "sglang_worker_env": sglang_worker_env,
             "sglang_kv_layout": sglang_kv_layout,
