@@ -136,7 +136,8 @@ def main() -> None:
         "name": {"type": "str", "required": True},
         "tail": {"type": "str", "default": "all"},
         "inspect": {"type": "bool", "default": False},
-        "secret_env_names": {"type": "list", "elements": "str", "default": []},
+        # Names, not values: nothing secret (no_log False says so to validate-modules).
+        "secret_env_names": {"type": "list", "elements": "str", "default": [], "no_log": False},
     }
     client = docker_client(argument_spec)
     p = client.module.params
