@@ -253,8 +253,8 @@ def devices_from_outputs(ibstat: str | None = None, show_gids: str | None = None
     for row in gids or []:
         port = _port(devices, row["dev"], row["port"], "show_gids")
         port["gids_known"] = True
-        port["gids"].append({k: row[k] for k in ("gid", "ipv4", "link_local", "index", "type",
-                                                  "ndev")})
+        keys = ("gid", "ipv4", "link_local", "index", "type", "ndev")
+        port["gids"].append({k: row[k] for k in keys})
     out = []
     for device in devices.values():
         for port in device["ports"]:

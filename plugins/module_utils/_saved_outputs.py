@@ -150,10 +150,9 @@ def gpu_facts_from_dir(directory: str) -> dict:
     }
     gpus = _gpu_list(directory, facts)
     if gpus is None:
+        listings = [n for n in GPU_FILES if "version" not in n and "topology" not in n]
         raise ProbeError(directory, "no GPU listing among the saved outputs", "gpu.facts",
-                         "save one of " + ", ".join(n for n in GPU_FILES
-                                                     if "version" not in n
-                                                     and "topology" not in n))
+                         "save one of " + ", ".join(listings))
     version = _first(directory, ("amd-smi-version.json", "amd-smi-version.txt"))
     if version:
         parsed = parse_amd_smi_version(version[1], _label(directory, version[0], GPU_FILES))

@@ -19,7 +19,7 @@ description:
     fix.
   - When C(amd-smi static --json) or C(rocm-smi ... --json) exits non-zero (a tool without
     C(--json)), the same command without C(--json) is run and its text parsed.
-  - With O(saved_outputs), no command runs and nothing of the host is read: the facts come from
+  - With O(saved_outputs), no command runs and nothing of the host is read; the facts come from
     saved outputs of the tools (a support bundle, a bug report), for checking them offline.
   - Never changes anything on the host.
 extends_documentation_fragment:
@@ -55,7 +55,7 @@ options:
         C(amd-smi-static.json) (C(amd-smi static --json)), C(amd-smi-static.txt)
         (C(amd-smi static)), C(rocm-smi.json) (C(rocm-smi ... --json)), C(rocm-smi.txt)
         (C(rocm-smi --showproductname ...) lines or the Concise Info table of C(rocm-smi)),
-        C(amd-smi-list.txt) (C(amd-smi list): count and BDFs only); and, when present,
+        C(amd-smi-list.txt) (C(amd-smi list), count and BDFs only); and, when present,
         C(amd-smi-version.json) or C(amd-smi-version.txt) and C(amd-smi-topology.json).
       - O(root), O(sources) and the tool paths are not used; RV(ansible_facts.amdgpu.devices)
         values are null (not in the outputs).

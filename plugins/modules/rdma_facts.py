@@ -15,7 +15,7 @@ description:
   - Falls back to C(ibv_devinfo -v) when C(/sys/class/infiniband) is absent, and to C(ibstat),
     C(show_gids) and C(rdma -j link show) (whichever are installed) when C(ibv_devinfo) is absent
     or fails.
-  - With O(saved_outputs), no command runs and nothing of the host is read: the facts come from
+  - With O(saved_outputs), no command runs and nothing of the host is read; the facts come from
     saved outputs of the tools (a support bundle, a bug report), for checking them offline.
   - Per port it returns the index of the RoCE v2 GID of the form C(::ffff:a.b.c.d), which is what
     Mooncake's C(MC_GID_INDEX) must be, and the active MTU (derived from the netdev MTU for RoCE).
@@ -37,7 +37,7 @@ options:
     type: path
   saved_outputs:
     description:
-      - Directory of saved command outputs of one host to read instead of the host:
+      - Directory of saved command outputs of one host to read instead of the host,
         C(ibv_devinfo-v.txt) (C(ibv_devinfo -v)); when it is absent, any of C(ibstat.txt)
         (C(ibstat)), C(show_gids.txt) (C(show_gids)) and C(rdma-link.json) or C(rdma-link.txt)
         (C(rdma -j link show) or C(rdma link show)).
@@ -110,8 +110,8 @@ ansible_facts:
         incomplete_devices:
           description:
             - Devices whose C(ibv_devinfo) output was cut (no port lines, fewer ports than
-              C(phys_port_cnt), a port without a state), as C(<name>: <why>). Preflight reports
-              them as an C(rdma.facts) finding.
+              C(phys_port_cnt), a port without a state), each as the device name, a colon and
+              why. Preflight reports them as an C(rdma.facts) finding.
           type: list
           elements: str
           returned: always
