@@ -194,6 +194,9 @@ def test_deploy_serves_through_the_router(cluster: Path) -> None:
     assert re.search(r"-> \d+ KV bytes via\s+Mooncake -> decode decode-1", out), out[-3000:]
     components = sorted(c["component"] for c in _containers().values() if c["running"])
     assert components == ["decode", "prefill", "prefill", "router"]
+    # preflight (warn) found no GPU on the rehearsal hosts; the profile's tp 1 needs one
+    assert re.search(r"WARNING\s+\(preflight\s+warn,\s+carrying\s+on\):\s+decode-1:\s+decode\s+of"
+                     r"\s+profile\s+rehearsal-tiny\s+needs\s+1\s+GPUs", out), out[-3000:]
     assert _generate("curl through the router")
     workers = requests.get(f"{ROUTER}/workers", timeout=5).json()["workers"]
     assert sorted((w["worker_type"], w["is_healthy"]) for w in workers) == [
