@@ -452,7 +452,7 @@ def sysfs_gpus(root: str) -> dict:
     fix = "check the amdgpu driver is loaded (lsmod | grep amdgpu) and /sys is mounted"
     kfd = _kfd_nodes(root)
     by_bdf = {n["bdf"]: n for n in kfd.values() if n["bdf"]}
-    gpus = []
+    gpus: list[dict] = []
     cards = [c for c in glob.glob(rooted(root, "/sys/class/drm/card*"))
              if re.match(r"^card\d+$", os.path.basename(c))]
     for card in sorted(cards, key=lambda c: int(os.path.basename(c)[4:])):

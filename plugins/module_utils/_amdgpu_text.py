@@ -133,7 +133,7 @@ _DID = re.compile(r"^(0x[0-9a-fA-F]{4}),?$")
 
 def _concise(text: str, command: str) -> dict:
     """The GPUs of rocm-smi's "Concise Info" table (rows between the header and the next rule)."""
-    gpus = []
+    gpus: list[dict] = []
     in_table = False
     for raw in text.splitlines():
         line = raw.strip()

@@ -22,11 +22,16 @@ ibstat/show_gids/rdma link trio). Nothing of the machine running the code is rea
 ``uverbs`` nodes and sysfs are not in the outputs, so those facts are None ("not known") and the
 checks that need them give no finding. Errors are :class:`ProbeError` naming the file and the
 command it should hold.
+
+:func:`evaluate_dir` runs the preflight GPU/RDMA checks over one host's directory and returns
+the findings (``HOST: CHECK: found X, expected Y; fix: Z``), the core of a support-bundle
+"doctor".
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from ansible_collections.inferops.disagg.plugins.module_utils._amdgpu import (
     parse_amd_smi_static,
@@ -41,6 +46,7 @@ from ansible_collections.inferops.disagg.plugins.module_utils._amdgpu_text impor
     parse_amd_smi_static_text,
     parse_rocm_smi_text,
 )
+from ansible_collections.inferops.disagg.plugins.module_utils._preflight import evaluate
 from ansible_collections.inferops.disagg.plugins.module_utils._probe import ProbeError
 from ansible_collections.inferops.disagg.plugins.module_utils._rdma import (
     parse_ibv_devinfo,
@@ -202,3 +208,36 @@ def rdma_facts_from_dir(directory: str) -> dict:
     facts["uverbs"] = None
     facts.update(summarize(facts["devices"]))
     return facts
+
+
+def _result(key: str, read: Callable[[str], dict], directory: str) -> dict:
+    """A fact module's result for ``evaluate``: the facts, or the failure as ``msg``."""
+    try:
+        return {"ansible_facts": {key: read(directory)}}
+    except ProbeError as exc:
+        return {"failed": True, "msg": str(exc)}
+
+
+def evaluate_dir(directory: str, host: str | None = None,
+                 thresholds: dict | None = None) -> list[dict]:
+    """Preflight findings for one host's saved outputs (what a support-bundle "doctor" prints).
+
+    ``host`` defaults to the directory's name. The GPU checks run when a GPU output is saved,
+    the RDMA checks when an RDMA output is; host tunables, Docker and the KV path are not in
+    the outputs and are not checked. A file that does not hold what its name says is a
+    ``gpu.facts``/``rdma.facts`` finding naming the file and the command.
+
+    Raises:
+        ProbeError: ``directory`` is not a directory.
+    """
+    _check_dir(directory, "saved outputs")
+    host = host or os.path.basename(os.path.normpath(directory))
+    names = set(os.listdir(directory))
+    t = dict(thresholds or {}, check_tunables=False, check_docker=False, check_kv_path=False)
+    t.setdefault("check_gpu", bool(names & set(GPU_FILES)))
+    t.setdefault("check_rdma", bool(names & set(RDMA_FILES)))
+    results = {
+        "amdgpu": _result("amdgpu", gpu_facts_from_dir, directory) if t["check_gpu"] else {},
+        "rdma": _result("rdma", rdma_facts_from_dir, directory) if t["check_rdma"] else {},
+    }
+    return evaluate(host, results, t)

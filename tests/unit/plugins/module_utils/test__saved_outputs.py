@@ -162,3 +162,24 @@ def test_rdma_facts_fall_back_to_the_text_tools(tmp_path):
     assert facts["source"] == "ibstat+show_gids+rdma_link"
     assert facts["fallbacks"] == ["/sys/class/infiniband: absent", "ibv_devinfo: not found"]
     assert facts["mc_gid_index"] == 3 and facts["device_count"] == 2
+
+
+def test_evaluate_dir_checks_one_hosts_saved_outputs(tmp_path):
+    host = tmp_path / "node-17"
+    host.mkdir()
+    bundle(host, {"amd-smi-static.json": DERIVED / "amd-smi" / "static-24.6-list-8xMI300X.json",
+                  "amd-smi-version.txt": RECORDED / "amd-smi" / "version-25.3.0-rocm-6.4.0.txt",
+                  "amd-smi-topology.json": DERIVED / "amd-smi" / "topology-8xMI300X.json",
+                  "ibv_devinfo-v.txt": DERIVED / "ibv_devinfo" / "8xCX7-unfit.txt"})
+    found = _saved_outputs.evaluate_dir(str(host))
+    assert {f["host"] for f in found} == {"node-17"}
+    assert [f["check"] for f in found] == ["rdma.port_state", "rdma.active_mtu",
+                                           "rdma.roce_v2_gid"]
+
+
+def test_evaluate_dir_turns_a_wrong_file_into_a_finding(tmp_path):
+    bundle(tmp_path, {"amd-smi-static.json": CONSTRUCTED / "amd-smi" /
+                      "metric-6.2-1xMI300X.json"})
+    found = _saved_outputs.evaluate_dir(str(tmp_path), host="node-3")
+    assert [(f["host"], f["check"]) for f in found] == [("node-3", "gpu.facts")]
+    assert "amd-smi-static.json (amd-smi static --json): GPU record 0" in found[0]["found"]
