@@ -290,3 +290,15 @@ def test_to_bytes(value, unit, expected):
 
 def test_rocm_version_from_tree():
     assert _amdgpu.rocm_version_from_tree(str(TREES / "fit")) == "6.2.2"
+
+
+def test_amd_smi_version_text_banner_with_spaces():
+    """The recorded line with the banner's spaces kept (as other amd-smi builds print it)."""
+    line = ("AMDSMI Tool: 25.3.0+ede62f2 | AMDSMI Library version: 25.3.0 | ROCm version: 6.4.0 | "
+            "amdgpu version: Linux version 6.8.0-79-generic (buildd@lcy02-amd64-049) "
+            "(x86_64-linux-gnu-gcc-13 (Ubuntu 13.3.0-6ubuntu2~24.04) 13.3.0, GNU ld (GNU Binutils "
+            "for Ubuntu) 2.42) #79-Ubuntu SMP PREEMPT_DYNAMIC Tue Aug 12 14:42:46 UTC 2025 | "
+            "amd_hsmp version: N/A")
+    got = _amdgpu.parse_amd_smi_version(line, "amd-smi version")
+    assert got == {"amd_smi": "25.3.0+ede62f2", "amdsmi_library": "25.3.0", "rocm": "6.4.0",
+                   "driver": "inbox kernel driver (6.8.0-79-generic)"}
