@@ -16,7 +16,11 @@ Support bundles and bug reports hold the text forms, and old tools have no ``--j
   ``(DID, GUID)`` column, the device id (the product named from it by
   :data:`._amdgpu.DEVICE_NAMES`); no gfx target, no VRAM size.
 
-Input that fits none of these is refused with :class:`ProbeError` quoting its first line.
+Input that fits none of these is refused with :class:`ProbeError` quoting its first line. So is
+output cut short: an ``amd-smi static`` record with some but not all of the product, gfx target
+and VRAM fields, or lacking a field the first record has; rocm-smi text without its closing
+``End of ROCm SMI Log`` line, a GPU lacking a key the first GPU has, a Concise Info table without
+its closing rule.
 """
 
 from __future__ import annotations
@@ -94,10 +98,54 @@ def amd_smi_text_records(text: str, command: str) -> list[dict]:
     return out
 
 
+#: The fields of ``amd-smi static`` the GPU dicts come from (section, key).
+STATIC_FIELDS = (("asic", "market_name"), ("asic", "target_graphics_version"),
+                 ("asic", "device_id"), ("bus", "bdf"), ("numa", "node"), ("vram", "size"),
+                 ("driver", "version"))
+
+
+def _fields(record: dict, fields: tuple[tuple[str, str], ...]) -> set[str]:
+    return {f"{section}.{key}" for section, key in fields
+            if isinstance(record.get(section), dict) and key in record[section]}
+
+
+def check_same_fields(records: list[dict], fields: tuple[tuple[str, str], ...],
+                      command: str, fix: str) -> None:
+    """Refuse records that lack a field the first record has: text output cut in a record
+    (e.g. inside GPU 1's VRAM section) would otherwise give that GPU a None VRAM size."""
+    if not records:
+        return
+    first = _fields(records[0], fields)
+    for position, record in enumerate(records[1:], 1):
+        missing = sorted(first - _fields(record, fields))
+        if missing:
+            raise ProbeError(command, f"GPU record {position} lacks {', '.join(missing)}, which "
+                             "GPU record 0 has (output cut?)", CHECK, fix)
+
+
 def parse_amd_smi_static_text(text: str, command: str = "amd-smi static") -> list[dict]:
-    """Parse the text of ``amd-smi static``: the same GPU dicts as the JSON parser."""
+    """Parse the text of ``amd-smi static``: the same GPU dicts as the JSON parser.
+
+    A record lacking a field the first record has (the output was cut) is refused.
+    """
     records = amd_smi_text_records(text, command)
+    fix = "save the whole output of `amd-smi static` again"
+    check_same_fields(records, STATIC_FIELDS, command, fix)
+    for position, record in enumerate(records):
+        _check_identity(record, position, command, fix)
     return [_static_gpu(record, position, command) for position, record in enumerate(records)]
+
+
+def _check_identity(record: dict, position: int, command: str, fix: str) -> None:
+    """In the text form the product, gfx target and VRAM fields come all or none (none: another
+    command, refused by the shared check); some of them means the output was cut in between."""
+    have = {"product": bool(_fields(record, (("asic", "market_name"), ("board", "product_name")))),
+            "gfx target": bool(_fields(record, (("asic", "target_graphics_version"),))),
+            "VRAM size": bool(_fields(record, (("vram", "size"),)))}
+    if any(have.values()) and not all(have.values()):
+        missing = [name for name, present in have.items() if not present]
+        raise ProbeError(command, f"GPU record {position} has no {', '.join(missing)} field "
+                         "(output cut?)", CHECK, fix)
 
 
 def parse_amd_smi_list_text(text: str, command: str = "amd-smi list") -> list[dict]:
@@ -134,7 +182,7 @@ _DID = re.compile(r"^(0x[0-9a-fA-F]{4}),?$")
 def _concise(text: str, command: str) -> dict:
     """The GPUs of rocm-smi's "Concise Info" table (rows between the header and the next rule)."""
     gpus: list[dict] = []
-    in_table = False
+    in_table = closed = False
     for raw in text.splitlines():
         line = raw.strip()
         if not in_table:
@@ -142,6 +190,7 @@ def _concise(text: str, command: str) -> dict:
             continue
         if line.startswith("="):
             if gpus:
+                closed = True
                 break
             continue  # the rule under the (two-line) header
         fields = line.split()
@@ -156,7 +205,22 @@ def _concise(text: str, command: str) -> dict:
     if not gpus:
         raise ProbeError(command, "a Concise Info table without GPU rows; it printed first: "
                          f"{first_line(text)!r}", CHECK, FIX_ROCM_SMI)
+    if not closed:
+        raise ProbeError(command, f"the Concise Info table stops after GPU {gpus[-1]['index']} "
+                         "without its closing '=====' line (output cut?)", CHECK, FIX_ROCM_SMI)
     return {"gpus": gpus, "driver_version": None, "xgmi": None}
+
+
+def _check_same_keys(cards: dict[str, dict], command: str) -> None:
+    """rocm-smi prints each section for every GPU in turn: a card lacking a key that card 0 has
+    means the output was cut inside a section."""
+    first = cards.get("card0") or next(iter(cards.values()))
+    for name, card in cards.items():
+        missing = sorted(set(first) - set(card))
+        if missing:
+            raise ProbeError(command, f"GPU[{name[4:]}] lacks {', '.join(missing)}, which the "
+                             "first GPU has (output cut?)", CHECK,
+                             "save the whole output of the rocm-smi command again")
 
 
 def parse_rocm_smi_text(text: str, command: str = "rocm-smi") -> dict:
@@ -183,7 +247,12 @@ def parse_rocm_smi_text(text: str, command: str = "rocm-smi") -> dict:
         match = _SYSTEM_LINE.match(line)
         if match:
             system[match.group("key")] = match.group("value").strip()
+    if "ROCm System Management Interface" in text and "End of ROCm SMI Log" not in text:
+        raise ProbeError(command, "no closing 'End of ROCm SMI Log' line after "
+                         f"{first_line(text)!r} (output cut?)", CHECK,
+                         "save the whole output of the rocm-smi command again")
     if doc:
+        _check_same_keys(doc, command)
         result = rocm_smi_cards(dict(doc, system=system), command, "rocm-smi text")
         result["xgmi"] = None
         return result

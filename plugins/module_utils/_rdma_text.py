@@ -56,7 +56,9 @@ def _ibstat_port_field(port: dict, key: str, value: str) -> None:
 
 
 def parse_ibstat(text: str, command: str = "ibstat") -> list[dict]:
-    """Devices and ports of ``ibstat``; ``incomplete`` says why a device's output is cut.
+    """Devices and ports of ``ibstat``; ``incomplete`` says why a device's output is cut (no
+    port, fewer than ``Number of ports``, a port without ``State`` or without the ``Link layer``
+    line that ends each port block).
 
     Raises:
         ProbeError: nothing printed, or no ``CA '<name>'`` line (quoting the first line).
@@ -100,6 +102,10 @@ def parse_ibstat(text: str, command: str = "ibstat") -> list[dict]:
                          f"{_first_line(text)!r}", CHECK, FIX_IBSTAT)
     for dev in devices:
         dev["incomplete"] = _incomplete(dev, dev.pop("_port_cnt"))
+        unlayered = [str(p["port"]) for p in dev["ports"] if p["link_layer"] is None]
+        if dev["incomplete"] is None and unlayered:  # "Link layer" ends every port block
+            dev["incomplete"] = f"port {', '.join(unlayered)} without a Link layer line " \
+                "(output cut?)"
     return devices
 
 

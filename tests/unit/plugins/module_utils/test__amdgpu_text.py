@@ -100,3 +100,32 @@ def test_rocm_smi_text_refuses_other_outputs(doc, problem):
     with pytest.raises(ProbeError) as err:
         _amdgpu_text.parse_rocm_smi_text(doc)
     assert str(err.value).startswith("rocm-smi: ") and problem in str(err.value)
+
+
+CUT_CASES = [
+    (_amdgpu_text.parse_amd_smi_static_text, "amd-smi/static-text-6.2-2xMI300X.txt"),
+    # amd-smi list: the fields the facts use (UUID, KFD/node/partition ids were added over
+    # versions, so a record without them is not refused)
+    (lambda t: [(g["index"], g["bdf"]) for g in _amdgpu_text.parse_amd_smi_list_text(t)],
+     "amd-smi/list-text-6.2-2xMI300X.txt"),
+    (lambda t: _amdgpu_text.parse_rocm_smi_text(t)["gpus"],
+     "rocm-smi/text-6.x-productname-bus-mem-numa-driver-2xMI300X.txt"),
+    (lambda t: _amdgpu_text.parse_rocm_smi_text(t)["gpus"],
+     "rocm-smi/text-5.x-showid-productname-2xMI210.txt"),
+    (lambda t: _amdgpu_text.parse_rocm_smi_text(t)["gpus"], "rocm-smi/concise-6.x-2xMI300X.txt"),
+]
+
+
+@pytest.mark.parametrize(("parse", "name"), CUT_CASES, ids=[n for _p, n in CUT_CASES])
+def test_cut_outputs_are_parsed_right_or_refused(parse, name):
+    """Every prefix of an output (cut at each line) gives the first GPUs exactly as the whole
+    output does, or a ProbeError: never a GPU with a field silently lost."""
+    whole_text = text(CONSTRUCTED / name)
+    whole = parse(whole_text)
+    lines = whole_text.splitlines(keepends=True)
+    for end in range(len(lines)):
+        try:
+            got = parse("".join(lines[:end]))
+        except ProbeError:
+            continue
+        assert got == whole[:len(got)], f"cut after line {end}"

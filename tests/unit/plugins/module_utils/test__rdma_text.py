@@ -107,3 +107,33 @@ def test_preflight_says_the_gid_table_is_unknown_rather_than_empty():
     assert [f["check"] for f in found] == ["rdma.roce_v2_gid"]
     assert found[0]["found"] == ("GID table unknown on mlx5_0/1, mlx5_1/1 (facts from ibstat, "
                                  "which has no GIDs)")
+
+
+def _prefixes(name: str):
+    lines = _read(name).splitlines(keepends=True)
+    return ["".join(lines[:end]) for end in range(len(lines))]
+
+
+def test_cut_ibstat_is_flagged_or_the_same():
+    whole = _rdma_text.parse_ibstat(_read("ibstat-2xCX7.txt"))
+    for cut in _prefixes("ibstat-2xCX7.txt"):
+        try:
+            devices = _rdma_text.parse_ibstat(cut)
+        except ProbeError:
+            continue
+        for position, device in enumerate(devices):
+            assert device["incomplete"] or device == whole[position], repr(cut[-60:])
+
+
+@pytest.mark.parametrize("name", ["show_gids-2xCX7.txt", "rdma-link-show-2xCX7.txt",
+                                  "rdma-link-show-j-2xCX7.json"])
+def test_cut_gids_and_links_are_refused_or_a_prefix(name):
+    parse = (_rdma_text.parse_show_gids if name.startswith("show_gids")
+             else _rdma_text.parse_rdma_link)
+    whole = parse(_read(name))
+    for cut in _prefixes(name):
+        try:
+            got = parse(cut)
+        except ProbeError:
+            continue
+        assert got == whole[:len(got)]
