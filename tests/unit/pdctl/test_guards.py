@@ -127,3 +127,23 @@ def test_own_playbooks_require_their_roles():
     for command, roles in exitcodes.REQUIRED_ROLES.items():
         for role in roles:
             assert (REPO / "roles" / role / "tasks" / "main.yml").is_file(), (command, role)
+
+
+def test_failed_run_keeps_what_it_wrote(tmp_path, monkeypatch):
+    """A run that fails keeps every file written before the failure, plus its summary."""
+    def run(**kwargs):
+        run_dir = Path(kwargs["private_data_dir"])
+        (run_dir / "decode-1").mkdir()
+        (run_dir / "decode-1" / "pd-decode.log").write_text("worker log\n")
+        kwargs["event_handler"]({"event": "runner_on_failed", "event_data": {
+            "host": "decode-1", "task": "Check worker health", "role": "sglang_worker",
+            "res": {"msg": "never answered /health"}}})
+        return types.SimpleNamespace(status="failed", rc=2)
+
+    monkeypatch.setitem(sys.modules, "ansible_runner", types.SimpleNamespace(run=run))
+    result = run_playbook(_request(tmp_path), io.StringIO(), quiet=True)
+    assert result.exit_code == exitcodes.DEPLOY_FAILED
+    run_dir = tmp_path / "r"
+    assert (run_dir / "decode-1" / "pd-decode.log").read_text() == "worker log\n"
+    assert (run_dir / "summary.json").is_file() and (run_dir / "pdctl.log").is_file()
+    assert "never answered /health" in result.summary["failures"][0]["message"]
