@@ -9,7 +9,7 @@ import sys
 
 from .model import load_model
 from .server import Engine
-from .server_args import parse_args
+from .server_args import SGLangSourceError, parse_args
 
 
 def _setup_logging(level: str) -> None:
@@ -39,7 +39,11 @@ async def _serve(engine: Engine) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse SGLang's flags, load the rehearsal model, serve until SIGTERM."""
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+    except SGLangSourceError as exc:  # no (or another) SGLang to read the flags from
+        print(f"error: cannot read SGLang's launch_server flags: {exc}", file=sys.stderr)
+        return 2
     _setup_logging(args.log_level)
     if args.node_rank and args.node_rank > 0:
         from .follower import run_follower
