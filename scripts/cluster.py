@@ -483,7 +483,7 @@ def status(cluster: Cluster) -> int:
         state = own[0][1] if own else "missing"
         running += state.startswith("Up")
         print(f"{host.name:12} {host.address:15} {host.container:20} {state}")
-        for name, st, on_host, _ in rows:
+        for name, st, on_host, *_rest in rows:
             if on_host == host.name and name != host.container:
                 print(f"{'':12} {'':15} {name:20} {st}")
     return 0 if running == len(cluster.hosts) else 1
@@ -529,7 +529,7 @@ def clone(cluster: Cluster, source: Path, dest: Path, name: str, subnet: str) ->
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; see the module docstring."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("command", choices=("up", "down", "status", "clone"))
     parser.add_argument(
         "-i",

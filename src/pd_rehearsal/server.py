@@ -297,7 +297,7 @@ class Engine:
                 receipt = await self._decode_side(req, room)
             else:
                 await self.runner.prefill(req)
-            async for _ in self.runner.decode(req):
+            async for _token in self.runner.decode(req):
                 yield req
             self.counters.inc("num_requests")
         finally:
@@ -306,7 +306,7 @@ class Engine:
 
     async def run(self, req: GenRequest, room: Room) -> GenRequest:
         """Run one request to its end and return it (its output filled in)."""
-        async for _ in self.generate(req, room):
+        async for _step in self.generate(req, room):
             pass
         return req
 
