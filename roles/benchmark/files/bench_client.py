@@ -56,8 +56,15 @@ def _write(base: str) -> int:
     return 0
 
 
+def _found(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing (no sglang at all)
+        return False
+
+
 def _check() -> int:
-    missing = [m for m in ("sglang.bench_serving", "requests") if not importlib.util.find_spec(m)]
+    missing = [m for m in ("sglang.bench_serving", "requests") if not _found(m)]
     print(json.dumps({"python": sys.version.split()[0], "missing": missing}))
     return 1 if missing else 0
 

@@ -131,3 +131,22 @@ def test_client_write_puts_the_files_under_the_base_only(tmp_path, unpacked):
         timeout=60)
     assert outside.returncode != 0 and "is not under" in outside.stderr
     assert not (tmp_path / "elsewhere.log").exists()
+
+
+def test_client_check_names_what_the_image_lacks(monkeypatch, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_client", FILES / "bench_client.py")
+    client = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(client)
+    assert client.main(["check"]) == 0  # this Python has both
+    assert json.loads(capsys.readouterr().out)["missing"] == []
+
+    def no_sglang(name, *args):
+        if name.startswith("sglang"):
+            raise ModuleNotFoundError(f"No module named {name.split('.')[0]!r}")
+        return object()
+
+    monkeypatch.setattr(client.importlib.util, "find_spec", no_sglang)
+    assert client.main(["check"]) == 1
+    assert json.loads(capsys.readouterr().out)["missing"] == ["sglang.bench_serving"]
