@@ -57,6 +57,26 @@ def collection_names() -> tuple[dict[str, dict], set[str]]:
     return specs, names | set(specs)
 
 
+class _Templated:
+    """The play's variables (role defaults included), each templated when read."""
+
+    def __init__(self, templar: Any, variables: dict) -> None:
+        self._templar = templar
+        self._vars = variables
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The templated value of ``name`` (``default`` when unset or not renderable here)."""
+        if name not in self._vars:
+            return default
+        try:
+            return _plain(self._templar.template(self._vars[name]))
+        except Exception:  # pylint: disable=broad-exception-caught
+            return default
+
+    def __iter__(self) -> Any:
+        return iter(self._vars)
+
+
 class ActionModule(ActionBase):
     """Fail with every problem found, or warn."""
 
@@ -98,7 +118,7 @@ class ActionModule(ActionBase):
         groups = task_vars.get("groups", {})
         if hostvars is None:
             raise AnsibleActionFail("validate_settings: no hostvars")
-        play_vars = task_vars
+        play_vars = _Templated(self._templar, task_vars)
         hosts = sorted(set().union(*(groups.get(g, []) for g in _GROUPS)))
         values = {h: self._host_values(hostvars, h) for h in hosts}
         specs, declared = collection_names()
