@@ -5,9 +5,8 @@ benchmark task runs on the controller) and points ``benchmark_router_url`` at th
 router. Checks the run directory, the tables, the plots and the report, and that failed
 requests fail the play after the report is written.
 
-``test_client_on_the_proxy_host``: on a 1P1D rehearsal cluster of its own (``pdk``), the clients
-run in a container of the deployed image on the proxy host (``benchmark_client_host``), and their
-logs land where the controller's would.
+The clients in a container on the proxy host (``benchmark_client_host``) are tested by
+``tests/integration/test_deploy.py::test_site_runs_every_stage_into_one_run_record``.
 """
 
 from __future__ import annotations
@@ -15,14 +14,11 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.conftest import write_loopback_inventory
 from tests.integration.test_bench_pd import _stack
@@ -103,85 +99,3 @@ def test_failed_requests_fail_the_play_after_the_report(procs, model_dir, tmp_pa
     (row,) = doc["runs"]
     assert row["failed_requests"] > 0
     assert row["failed_requests"] + row["successful_requests"] == row["num_prompts"] == 8
-
-
-PDK = "pdk"
-
-
-def _cluster_run(*argv: str | Path, timeout: float = 900) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
-               ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
-    return subprocess.run([str(a) for a in argv], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout, check=False)
-
-
-@pytest.mark.docker
-@pytest.mark.skipif(shutil.which("docker") is None, reason="needs the Docker engine")
-@pytest.mark.timeout(1200)  # a cluster, a deploy and a benchmark: ~4.5 min, more on a busy machine
-def test_client_on_the_proxy_host(tmp_path) -> None:
-    """bench_serving and GSM8K in a client container of the deployed image on proxy-1: the logs
-    come back to the controller's run directory, parse with 0 failed requests, the report names
-    proxy-1 and the image, and the client container is gone afterwards."""
-    started = time.monotonic()
-    bin_dir, cluster_py = Path(sys.executable).parent, REPO / "scripts" / "cluster.py"
-    inv = tmp_path / "rehearsal"
-    out = _cluster_run(sys.executable, cluster_py, "clone", "--dest", inv, "--name", PDK,
-                       "--subnet", "172.29.232.0/24")
-    assert out.returncode == 0, out.stderr
-    # 1P1D is enough for the client's path and keeps the test short
-    hosts = yaml.safe_load((inv / "hosts.yml").read_text())
-    del hosts["all"]["children"]["rehearsal_hosts"]["children"]["prefill"]["hosts"]["prefill-2"]
-    (inv / "hosts.yml").write_text(yaml.safe_dump(hosts))
-    # one image for the deploy and the client, whatever a concurrent rebuild does
-    env_file = _cluster_run(sys.executable, REPO / "scripts" / "rehearsal_image.py", "--env-file")
-    images = dict(line.split("=", 1) for line in Path(env_file.stdout.strip()).read_text().split())
-    (inv / "group_vars" / "all" / "zz_test.yml").write_text(
-        yaml.safe_dump({"disagg_image": images["REHEARSAL_IMAGE"]}))
-    _cluster_run(sys.executable, cluster_py, "down", "-i", inv)  # leftovers of an aborted run
-    times: dict[str, float] = {}
-    try:
-        out = _cluster_run(sys.executable, cluster_py, "up", "-i", inv, timeout=1200)
-        assert out.returncode == 0, out.stderr[-3000:]
-        times["up"] = time.monotonic() - started
-        deploy = _cluster_run(bin_dir / "ansible-playbook", "-i", inv, "playbooks/deploy.yml",
-                              "--skip-tags", "preflight")
-        times["deploy"] = time.monotonic() - started - sum(times.values())
-        assert deploy.returncode == 0, deploy.stdout[-6000:]
-        small = {"disagg_runs_dir": str(tmp_path / "runs"), "benchmark_client_host": "proxy-1",
-                 "benchmark_concurrency": [2, 4],
-                 "benchmark_presets": [{"name": "tiny", "isl": 64, "osl": 16}],
-                 "benchmark_warmup_run": False, "benchmark_gsm8k_num_questions": 4,
-                 "benchmark_gsm8k_parallel": 4, "benchmark_gsm8k_max_new_tokens": 16}
-        bench = _cluster_run(bin_dir / "ansible-playbook", "-i", inv, "playbooks/benchmark.yml",
-                             "-e", json.dumps(small), "-e", "disagg_run_id=onhost")
-        times["benchmark"] = time.monotonic() - started - sum(times.values())
-        assert bench.returncode == 0, bench.stdout[-6000:] + bench.stderr[-2000:]
-        left = subprocess.run(["docker", "ps", "-a", "-q", "--filter", f"name={PDK}-bench-client"],
-                              capture_output=True, text=True, check=True).stdout.split()
-        assert not left, "the client container was not removed"
-    finally:
-        _cluster_run(bin_dir / "ansible-playbook", "-i", inv, "playbooks/teardown.yml")
-        down = _cluster_run(sys.executable, cluster_py, "down", "-i", inv)
-    assert down.returncode == 0, down.stderr
-    times["teardown"] = time.monotonic() - started - sum(times.values())
-    run = tmp_path / "runs" / "onhost" / "bench"
-    for rel in ("serving/tiny/iter1_con2.log", "serving/tiny/iter1_con2.jsonl",
-                "serving/tiny/iter1_con4.log", "serving/tiny/iter1_con4.jsonl",
-                "gsm8k/gsm8k.log", "gsm8k/gsm8k.json", "results/bench.json", "results/report.md"):
-        assert (run / rel).is_file() and (run / rel).stat().st_size > 0, rel
-    rows = list(csv.DictReader((run / "results" / "bench.csv").open()))
-    got = [(r["Concurrency"], r["Successful_Requests"], r["Failed_Requests"]) for r in rows]
-    assert got == [("2", "16", "0"), ("4", "16", "0")]
-    doc = json.loads((run / "results" / "bench.json").read_text())
-    assert doc["summary"]["failed_requests"] == 0 and doc["gsm8k"][0]["failed_requests"] == 0
-    client = doc["meta"]["client"]
-    assert client.startswith("proxy-1 (in image inferops-rehearsal:"), client
-    assert f"- **Client:** {client}" in (run / "results" / "report.md").read_text()
-    assert f"Clients ran on: **{client}**" in (run / "results" / "bench.md").read_text()
-    meta = json.loads((run / "meta.json").read_text())
-    assert meta["client_host"] == "proxy-1"
-    assert meta["client_network_mode"] == f"container:{PDK}-proxy-1"
-    # the run's command line is the image's Python, not the controller's
-    command = (run / "serving" / "tiny" / "iter1_con2.log").read_text().splitlines()[1]
-    assert "-m pdbench.bench_serving" in command and sys.executable not in command, command
-    print("client-on-host test:", {k: round(v) for k, v in times.items()})

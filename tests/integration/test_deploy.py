@@ -289,13 +289,30 @@ def test_installed_tarball_deploys_the_same(cluster: Path, tmp_path: Path) -> No
 def test_site_runs_every_stage_into_one_run_record(cluster: Path, tmp_path: Path) -> None:
     """site.yml = validate, preflight, image, deploy, benchmark: one run, one run directory."""
     runs = tmp_path / "runs"
+    # the clients run in a container of the deployed image on proxy-1 (benchmark_client_host)
     small = {"disagg_runs_dir": str(runs), "benchmark_concurrency": [2],
              "benchmark_presets": [{"name": "tiny", "isl": 32, "osl": 8}],
-             "benchmark_gsm8k_num_questions": 4, "benchmark_warmup_run": False}
+             "benchmark_gsm8k_num_questions": 4, "benchmark_warmup_run": False,
+             "benchmark_client_host": "proxy-1"}
     out = _ok(_playbook(cluster, "site.yml", "-e", json.dumps(small))[0])
     (run,) = list(runs.iterdir())
     names = {p.name for p in run.iterdir()}
     assert {"preflight", "bench", "proxy-1", "prefill-1", "prefill-2", "decode-1"} <= names, names
+    bench = run / "bench"
+    for rel in ("serving/tiny/iter1_con2.log", "gsm8k/gsm8k.json", "results/bench.json"):
+        assert (bench / rel).is_file() and (bench / rel).stat().st_size > 0, rel
+    doc = json.loads((bench / "results" / "bench.json").read_text())
+    assert doc["summary"]["failed_requests"] == 0 and doc["gsm8k"][0]["failed_requests"] == 0
+    client = doc["meta"]["client"]
+    assert client.startswith("proxy-1 (in image inferops-rehearsal:"), client
+    assert f"Clients ran on: **{client}**" in (bench / "results" / "bench.md").read_text()
+    assert json.loads((bench / "meta.json").read_text())["client_network_mode"] == \
+        f"container:{CLUSTER}-proxy-1"
+    command = (bench / "serving" / "tiny" / "iter1_con2.log").read_text().splitlines()[1]
+    assert "-m pdbench.bench_serving" in command and sys.executable not in command, command
+    left = subprocess.run(["docker", "ps", "-a", "-q", "--filter", f"name={CLUSTER}-bench-client"],
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert not left, "the client container was not removed"
     # the image stage ran in this run (its logs go to image/ only when it builds)
     assert re.search(r"inferops-rehearsal:\w+ \(sha256:\w+\), profile rehearsal:", out), out[-3000:]
     assert (run / "bench" / "results" / "report.md").is_file()
