@@ -107,9 +107,12 @@ class ActionModule(ActionBase):
             if "sglang_worker_extra_args" in values.get(host, {}):
                 key = json.dumps(values[host]["sglang_worker_extra_args"])
                 by_value.setdefault(key, []).append(host)
-        return {(f"sglang_worker_extra_args (all {len(hosts)} worker hosts)" if len(hosts) ==
-                 len(workers) > 1 else f"sglang_worker_extra_args ({', '.join(hosts)})"):
-                json.loads(key) for key, hosts in by_value.items()}
+        out: dict[str, Any] = {}
+        for key, hosts in by_value.items():
+            where = (f"all {len(hosts)} worker hosts" if len(hosts) == len(workers) > 1
+                     else ", ".join(hosts))
+            out[f"sglang_worker_extra_args ({where})"] = json.loads(key)
+        return out
 
     def run(self, tmp: str | None = None, task_vars: dict | None = None) -> dict:
         result = super().run(tmp, task_vars)
@@ -123,13 +126,16 @@ class ActionModule(ActionBase):
         values = {h: self._host_values(hostvars, h) for h in hosts}
         specs, declared = collection_names()
         errors = _validate.type_problems(values, specs)
-        views = [_validate.HostView(
-            name=h, groups=tuple(g for g in _GROUPS if h in groups.get(g, [])),
-            address=str(hostvars[h].get("disagg_host_address")
-                        or hostvars[h].get("ansible_host") or h),
-            ports={v: values[h].get(v, play_vars.get(v)) for vs in _validate.PORT_VARS.values()
-                   for v in vs + (_validate.DIST_INIT_VAR,)})
-            for h in hosts]
+        port_vars = [v for vs in _validate.PORT_VARS.values() for v in vs]
+        port_vars.append(_validate.DIST_INIT_VAR)
+        views = []
+        for host in hosts:
+            address = hostvars[host].get("disagg_host_address") or \
+                hostvars[host].get("ansible_host") or host
+            views.append(_validate.HostView(
+                name=host, groups=tuple(g for g in _GROUPS if host in groups.get(g, [])),
+                address=str(address),
+                ports={v: values[host].get(v, play_vars.get(v)) for v in port_vars}))
         profile = self._task.args.get("profile") or {}
         nnodes = {m: int((profile.get(m) or {}).get("nnodes") or 1) > 1
                   for m in ("prefill", "decode")}

@@ -23,11 +23,12 @@ def _inventory(tmp_path: Path, **hostvars: dict[str, Any]) -> Path:
     addresses = {"proxy-1": "192.0.2.10", "prefill-1": "192.0.2.11", "decode-1": "192.0.2.21",
                  "decode-2": "192.0.2.22"}
     path = tmp_path / "hosts.yml"
-    path.write_text(yaml.safe_dump({"all": {"children": {
-        group: {"hosts": {h: {"ansible_host": addresses[h], **hostvars.get(h.replace("-", "_"),
-                                                                         {})}
-                          for h in names}}
-        for group, names in hosts.items()}}}))
+    children = {}
+    for group, names in hosts.items():
+        children[group] = {"hosts": {
+            h: {"ansible_host": addresses[h], **hostvars.get(h.replace("-", "_"), {})}
+            for h in names}}
+    path.write_text(yaml.safe_dump({"all": {"children": children}}))
     return path
 
 

@@ -40,8 +40,9 @@ def _flat(text: str) -> str:
 
 
 @pytest.mark.parametrize(("settings", "expected"), [
-    ({}, ["refusing to download", "benchmark_gsm8k_data=/path/to/test.jsonl",
-          "benchmark_gsm8k_sha256=<64 hex digits>"]),
+    ({"benchmark_gsm8k_sha256": ""}, ["refusing to download",
+                                      "benchmark_gsm8k_data=/path/to/test.jsonl",
+                                      "benchmark_gsm8k_sha256=<64 hex digits>"]),
     ({"benchmark_gsm8k_url": ""}, ["no benchmark_gsm8k_data or benchmark_gsm8k_url is set",
                                    "benchmark_gsm8k_data=/path/to/test.jsonl"]),
     ({"benchmark_gsm8k_data": str(SAMPLE)}, ["sample, for rehearsal only"]),
@@ -55,3 +56,14 @@ def test_real_engine_without_the_test_set_stops(tmp_path, settings, expected):
     for text in expected:
         assert text in out, out[-3000:]
     assert "Wait for the router" not in out
+
+
+def test_the_default_fetch_is_pinned_to_a_commit_and_a_checksum():
+    """The default URL names a commit (not a branch) and the default checksum is that file's."""
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    defaults = yaml.safe_load((REPO / "roles" / "benchmark" / "defaults" / "main.yml").read_text())
+    url, sha = defaults["benchmark_gsm8k_url"].strip(), defaults["benchmark_gsm8k_sha256"]
+    assert url.startswith("https://raw.githubusercontent.com/openai/grade-school-math/3101c7d"), url
+    assert url.endswith("/grade_school_math/data/test.jsonl")
+    assert sha == "3730d312f6e3440559ace48831e51066acaca737f6eabec99bccb9e4b3c39d14"
