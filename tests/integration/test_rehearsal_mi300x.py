@@ -177,12 +177,33 @@ def test_fit_deploy_passes_enforced_preflight_and_passes_the_derived_values(
     assert r.status_code == 200 and r.json()["text"], r.text
 
 
+def test_plan_shows_the_derived_values_and_changes_nothing(cluster: Path, runs: Path) -> None:
+    """pdctl plan on the deployed cluster: every container unchanged, each worker's argv and env
+    with the replayed host's RDMA devices, MC_GID_INDEX and socket interface, and the derived
+    launch settings with their sources."""
+    proc = _run(BIN / "pdctl", "plan", "-i", cluster, "--json", "--run-dir", runs / "plan")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    plan = json.loads(proc.stdout)
+    assert plan["complete"] and plan["counts"]["unchanged"] == len(HOSTS), plan["counts"]
+    for host in HOSTS[1:]:
+        (worker,) = plan["hosts"][host]["containers"]
+        argv = worker["argv"]
+        assert argv[argv.index("--disaggregation-ib-device") + 1] == IB_DEVICES, (host, argv)
+        assert worker["env"]["MC_GID_INDEX"] == "3", host
+        assert worker["env"]["NCCL_SOCKET_IFNAME"] == worker["env"]["GLOO_SOCKET_IFNAME"] == "eth0"
+        settings = plan["hosts"][host]["launch_settings"]
+        assert (settings["mc_gid_index"], settings["socket_ifname"]) == (3, "eth0"), settings
+        assert {"name": "mlx5_1", "reason": "carries the default route (eth0)"} in \
+            settings["ib_devices_left_out"], settings
+
+
 #: Which gate stops each unfit host, and what it prints (host, check, fix).
 UNFIT = [
     pytest.param("replay-port-down", "prefill-1",
                  ["prefill-1: rdma.port_state: found mlx5_3/1 DOWN (Disabled), expected ACTIVE "
                   "on every port; fix: check the cable and switch port (`ip link show ens14np0`",
-                  "preflight (enforce) failed on prefill-1", "Nothing was started on any host"],
+                  "preflight (enforce) failed on prefill-1", "Nothing was started on any host",
+                  "KV path not probed: prefill-1 is already unfit"],
                  id="port-down"),
     pytest.param("replay-gid-index-5", "decode-2",
                  ["launch.mc_gid_index: the decode hosts would use different MC_GID_INDEX values "
@@ -193,7 +214,8 @@ UNFIT = [
                  ["decode-1: gpu.count: found 7 GPUs (0000:0c:00.0, 0000:22:00.0, 0000:38:00.0, "
                   "0000:5c:00.0, 0000:9f:00.0, 0000:af:00.0, 0000:bf:00.0), expected 8 GPUs; fix: "
                   "look for the missing GPU",
-                  "preflight (enforce) failed on decode-1", "Nothing was started on any host"],
+                  "preflight (enforce) failed on decode-1", "Nothing was started on any host",
+                  "KV path not probed: decode-1 is already unfit"],
                  id="7-gpus"),
 ]
 
