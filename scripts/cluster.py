@@ -496,7 +496,11 @@ def clone(cluster: Cluster, source: Path, dest: Path, name: str, subnet: str) ->
     Several clusters can then live on one machine (tests and benchmarks use their own, so they
     neither disturb nor depend on the demo cluster).
     """
-    old_net, new_net = ipaddress.ip_network(cluster.subnet), ipaddress.ip_network(subnet)
+    try:
+        old_net, new_net = ipaddress.ip_network(cluster.subnet), ipaddress.ip_network(subnet)
+    except ValueError as exc:
+        raise ClusterError(f"--subnet {subnet!r} is not a network ({exc}); fix: give one such as "
+                           "172.29.214.0/24") from None
     if new_net.num_addresses < old_net.num_addresses:
         raise ClusterError(f"{subnet} is smaller than {cluster.subnet}")
     if dest.exists():
