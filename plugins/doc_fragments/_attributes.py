@@ -11,6 +11,9 @@ each attribute's ``support`` itself, or also extends a variable of this fragment
 - ``inferops.disagg._attributes.platform``: the ``platform`` attribute; the module gives
   ``platforms``.
 - ``inferops.disagg._attributes.action``: an action plugin that runs on the controller.
+- ``inferops.disagg._attributes.controller``: an action plugin that runs once on the controller,
+  never changes a host, and writes what it writes (reports) also in check mode; with ``action``
+  and ``platform`` it sets every attribute.
 """
 
 from __future__ import annotations
@@ -74,4 +77,24 @@ attributes:
   async:
     description: Supports being run with C(async).
     support: none
+"""
+
+    CONTROLLER = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Never changes a host; the files it writes on the controller (reports), it writes also in
+        check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    details:
+      - The same inputs give the same files and result; RV(changed) is always false.
+  platform:
+    platforms: posix
+    details:
+      - Runs on the controller.
 """

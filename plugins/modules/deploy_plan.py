@@ -44,21 +44,7 @@ extends_documentation_fragment:
   - inferops.disagg._attributes
   - inferops.disagg._attributes.action
   - inferops.disagg._attributes.platform
-attributes:
-  check_mode:
-    support: full
-    details:
-      - Writes the plan files on the controller also in check mode; hosts are never changed.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
-    details:
-      - The same facts give the same files; RV(changed) is always false.
-  platform:
-    platforms: posix
-    details:
-      - Runs on the controller.
+  - inferops.disagg._attributes.controller
 seealso:
   - module: inferops.disagg.container_wait
 author:

@@ -42,19 +42,7 @@ extends_documentation_fragment:
   - inferops.disagg._attributes
   - inferops.disagg._attributes.action
   - inferops.disagg._attributes.platform
-attributes:
-  check_mode:
-    support: full
-    details:
-      - Reads the inventory only.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
-  platform:
-    platforms: posix
-    details:
-      - Runs on the controller.
+  - inferops.disagg._attributes.controller
 seealso:
   - plugin: inferops.disagg.model_profile_errors
     plugin_type: filter
