@@ -168,6 +168,33 @@ def test_rocm_smi_5x_gpu_id_and_gfx9010():
     assert [g["bdf"] for g in got["gpus"]] == ["0000:03:00.0", "0000:83:00.0"]
 
 
+def test_real_rocm_smi_gfx9010_is_gfx90a():
+    """Recorded `rocm-smi --showproductname --json` on an MI250X (ROCm/rocm_smi_lib#159)."""
+    got = _amdgpu.parse_rocm_smi(
+        text(RECORDED / "rocm-smi" / "mi250x-showproductname-rocm_smi_lib-159.json"))
+    (gpu,) = got["gpus"]
+    assert (gpu["device_id"], gpu["gfx_target"]) == ("0x7408", "gfx90a")
+    assert gpu["product"] == "AMD INSTINCT MI200 (MCM) OAM LC MBA HPE C2"
+
+
+def test_real_rocm_smi_5x_gpu_id():
+    """Recorded ROCm 5.x `rocm-smi --json` on an MI250X (wandb/wandb#5449): "GPU ID"."""
+    got = _amdgpu.parse_rocm_smi(
+        text(RECORDED / "rocm-smi" / "mi250x-gpu-id-wandb-5449-excerpt.json"))
+    (gpu,) = got["gpus"]
+    assert (gpu["device_id"], gpu["bdf"]) == ("0x7408", "0000:c1:00.0")
+
+
+def test_real_amd_smi_metric_given_as_static_is_refused():
+    """Recorded `amd-smi metric -u --json` (henrygd/beszel#737) where static was expected."""
+    with pytest.raises(ProbeError) as err:
+        _amdgpu.parse_amd_smi_static(
+            text(RECORDED / "amd-smi" / "metric-usage-w7700-beszel-737-excerpt.json"))
+    assert "GPU record 0 has none of the product, gfx target, VRAM fields (keys: gpu, usage)" \
+        in str(err.value)
+    assert "not the output of `amd-smi static`" in str(err.value)
+
+
 @pytest.mark.parametrize("doc", ["", "usage: amd-smi [-h]", '{"rocm_version": ', "[1, 2]"])
 def test_amd_smi_version_malformed(doc):
     with pytest.raises(ProbeError, match=r"^amd-smi version --json: .*check gpu.facts"):
