@@ -66,7 +66,7 @@ CASES = (
     Case("port DOWN", "replay-port-down", "prefill-1", "preflight (enforce)",
          ("prefill-1: rdma.port_state:", "mlx5_3/1 DOWN", "fix:")),
     Case("GID index differs across decode hosts", "replay-gid-index-5", "decode-2",
-         "derived launch settings (roles/sglang_worker/tasks/derive.yml)",
+         "preflight (enforce): the decode hosts' derived launch settings disagree",
          ("launch.mc_gid_index: the decode hosts would use different MC_GID_INDEX values",
           "decode-1 = 3; decode-2 = 5", "fix:")),
     Case("7 GPUs", "replay-7gpu", "decode-1", "preflight (enforce)",
@@ -181,8 +181,9 @@ Cluster: a clone of `inventories/rehearsal-mi300x` (1 proxy, 1 prefill, 2 decode
 containers reached over SSH, each replaying the recorded MI300X + CX-7 tree `replay-fit`;
 preflight in enforce mode with the KV path probe over TCP; image `{image}`). Per case, one host
 replays a variant written by `tests/fixtures/preflight/build_trees.py --variant`; the time is
-`ansible-playbook playbooks/deploy.yml` from start to exit (run record, validation, preflight
-with its KV probe, and for the GID case the workers' derivation), with no deploy container
+`ansible-playbook playbooks/deploy.yml` from start to exit (run record, validation, preflight:
+the fact modules and the derivation of each worker host's launch settings; the KV probe is not
+started once the run must stop), with no deploy container
 running before. Every run was checked: exit code not 0, host, check and fix named, no worker
 container afterwards (column "workers": worker containers created).
 

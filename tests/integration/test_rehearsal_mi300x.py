@@ -208,7 +208,8 @@ UNFIT = [
     pytest.param("replay-gid-index-5", "decode-2",
                  ["launch.mc_gid_index: the decode hosts would use different MC_GID_INDEX values "
                   "(decode-1 = 3; decode-2 = 5); fix: give every decode host the same GID table",
-                  "(nothing was started; docs/derived-settings.md)"],
+                  "(nothing was started; docs/derived-settings.md)",
+                  "KV path not probed: the worker hosts of one role disagree"],
                  id="gid-index-differs"),
     pytest.param("replay-7gpu", "decode-1",
                  ["decode-1: gpu.count: found 7 GPUs (0000:0c:00.0, 0000:22:00.0, 0000:38:00.0, "
