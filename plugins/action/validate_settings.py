@@ -154,10 +154,9 @@ class ActionModule(ActionBase):
                  for m in ("prefill", "decode")}
         extra.update(self._worker_extra_args(values, groups))
         errors += _validate.extra_args_problems(extra, flags)
-        warnings = _validate.unknown_names(
-            {n for v in values.values() for n in v} | {n for n in play_vars
-                                                        if n.startswith(_validate.PREFIXES)},
-            declared)
+        names = {n for v in values.values() for n in v}
+        names |= {n for n in play_vars if n.startswith(_validate.PREFIXES)}
+        warnings = _validate.unknown_names(names, declared)
         errors = list(dict.fromkeys(errors))
         for warning in warnings:
             display.warning(warning)
