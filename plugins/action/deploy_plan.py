@@ -17,11 +17,7 @@ import os
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible_collections.inferops.disagg.plugins.module_utils import _derive, _plan
-
-
-def _plain(value: object) -> object:
-    """Tagged/lazy Ansible containers as plain JSON-able Python values."""
-    return json.loads(json.dumps(value, default=str))
+from ansible_collections.inferops.disagg.plugins.module_utils._plain import plain as _plain
 
 
 class ActionModule(ActionBase):

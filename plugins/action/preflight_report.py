@@ -16,15 +16,11 @@ import os
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
+from ansible_collections.inferops.disagg.plugins.module_utils._plain import plain as _plain
 from ansible_collections.inferops.disagg.plugins.module_utils._preflight import (
     markdown,
     render,
 )
-
-
-def _plain(value: object) -> object:
-    """Tagged/lazy Ansible containers as plain JSON-able Python values."""
-    return json.loads(json.dumps(value, default=str))
 
 
 class ActionModule(ActionBase):

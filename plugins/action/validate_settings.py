@@ -23,6 +23,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible_collections.inferops.disagg.plugins.module_utils import _validate
+from ansible_collections.inferops.disagg.plugins.module_utils._plain import plain as _plain
 from ansible_collections.inferops.disagg.plugins.module_utils._sglang_flags import (
     LAUNCH_SERVER_FLAGS,
 )
@@ -34,11 +35,6 @@ _GROUPS = ("proxy", "prefill", "decode")
 # A YAML key with a collection prefix anywhere in the collection's roles and playbooks
 # (set_fact names, vars): names the collection uses without declaring them in a spec.
 _KEY = re.compile(r"^\s*-?\s*((?:" + "|".join(_validate.PREFIXES) + r")\w+):", re.M)
-
-
-def _plain(value: Any) -> Any:
-    """Tagged/lazy Ansible containers as plain JSON-able Python values."""
-    return json.loads(json.dumps(value, default=str))
 
 
 def collection_names() -> tuple[dict[str, dict], set[str]]:
