@@ -133,20 +133,21 @@ def test_client_write_puts_the_files_under_the_base_only(tmp_path, unpacked):
     assert not (tmp_path / "elsewhere.log").exists()
 
 
-def test_client_check_names_what_the_image_lacks(monkeypatch, capsys):
-    import importlib.util
+def test_client_check_names_what_the_image_lacks(tmp_path):
+    """`bench_client.py check` run as the client container runs it: this Python has sglang and
+    requests; a Python without site-packages lacks both; one whose path shadows sglang with a
+    package that has no bench_serving (an image without SGLang's client) lacks just that."""
+    def check(env: dict[str, str], *flags: str) -> tuple[int, dict]:
+        done = subprocess.run([sys.executable, *flags, str(FILES / "bench_client.py"), "check"],
+                              capture_output=True, text=True, timeout=60, env=env)
+        return done.returncode, json.loads(done.stdout)
 
-    spec = importlib.util.spec_from_file_location("bench_client", FILES / "bench_client.py")
-    client = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(client)
-    assert client.main(["check"]) == 0  # this Python has both
-    assert json.loads(capsys.readouterr().out)["missing"] == []
-
-    def no_sglang(name, *args):
-        if name.startswith("sglang"):
-            raise ModuleNotFoundError(f"No module named {name.split('.')[0]!r}")
-        return object()
-
-    monkeypatch.setattr(client.importlib.util, "find_spec", no_sglang)
-    assert client.main(["check"]) == 1
-    assert json.loads(capsys.readouterr().out)["missing"] == ["sglang.bench_serving"]
+    base = {"PATH": "/usr/bin:/bin"}
+    assert check(base) == (0, {"python": sys.version.split()[0], "missing": []})
+    (tmp_path / "sglang").mkdir()
+    (tmp_path / "sglang" / "__init__.py").write_text("")
+    code, out = check({**base, "PYTHONPATH": str(tmp_path)})
+    assert (code, out["missing"]) == (1, ["sglang.bench_serving"])
+    # no site-packages at all: no sglang package (the parent is missing), no requests
+    code, out = check(base, "-S")
+    assert (code, out["missing"]) == (1, ["sglang.bench_serving", "requests"])
