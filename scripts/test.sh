@@ -18,4 +18,4 @@ if [ "${PDT_SKIP_STATIC:-0}" != 1 ]; then
   bash scripts/sanity.sh
 fi
 echo "== pytest"
-pytest -q -ra "$@"
+pytest -q -ra --durations=30 "$@"

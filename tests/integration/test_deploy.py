@@ -83,6 +83,18 @@ def _recap(output: str) -> dict[str, dict[str, int]]:
     return recap
 
 
+def _changed(output: str) -> list[str]:
+    """Each task that reported a change, as 'TASK name: changed: [host]' (assertion messages)."""
+    found: list[str] = []
+    task = ""
+    for line in output.splitlines():
+        if line.startswith(("TASK [", "RUNNING HANDLER [")):
+            task = line.split("[", 1)[1].rsplit("]", 1)[0]
+        elif line.startswith("changed: ["):
+            found.append(f"{task}: {line.split(' =>', 1)[0]}")
+    return found
+
+
 def _docker_names(kind: str) -> set[str]:
     args = {
         "container": ["ps", "-a", "--format", "{{.Names}}"],
@@ -213,7 +225,7 @@ def test_second_deploy_changes_nothing(cluster: Path) -> None:
     out = _ok(_playbook(cluster, "deploy.yml")[0])
     recap = _recap(out)
     assert set(recap) >= {"proxy-1", "prefill-1", "prefill-2", "decode-1"}
-    assert all(r["changed"] == 0 for r in recap.values()), recap
+    assert all(r["changed"] == 0 for r in recap.values()), (recap, _changed(out))
     assert _containers() == before, "a container was restarted"
 
 
@@ -263,7 +275,7 @@ def test_installed_tarball_deploys_the_same(cluster: Path, tmp_path: Path) -> No
     out = _ok(play("inferops.disagg.deploy"))
     recap = _recap(out)
     assert set(recap) >= {"proxy-1", "prefill-1", "prefill-2", "decode-1"}
-    assert all(r["changed"] == 0 for r in recap.values()), recap
+    assert all(r["changed"] == 0 for r in recap.values()), (recap, _changed(out))
     runs = list((work / "runs").iterdir())
     assert len(runs) == 1, runs
     assert (runs[0] / "preflight").is_dir() and (runs[0] / "decode-1").is_dir(), \
