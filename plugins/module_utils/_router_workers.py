@@ -41,10 +41,11 @@ def matches(entry: dict, worker_type: str, bootstrap_port: int | None) -> bool:
 
 
 def decide(listing: Any, url: str, state: str, worker_type: str = "",
-           bootstrap_port: int | None = None) -> dict:
+           bootstrap_port: int | None = None, reset: bool = False) -> dict:
     """What to do so that ``url`` is registered as wanted (``state`` present) or not at all
     (absent): ``{"remove": [ids], "add": bool}``. A worker registered with another type or
-    bootstrap port is removed and added again."""
+    bootstrap port is removed and added again; with ``reset``, one registered as wanted too (a
+    fresh circuit breaker)."""
     if state not in ("present", "absent"):
         raise ValueError(f"state must be present or absent, not {state!r}")
     found = entries(listing, url)
@@ -52,7 +53,7 @@ def decide(listing: Any, url: str, state: str, worker_type: str = "",
         return {"remove": [str(w.get("id")) for w in found], "add": False}
     if worker_type not in WORKER_TYPES:
         raise ValueError(f"worker_type must be prefill or decode, not {worker_type!r}")
-    if found and all(matches(w, worker_type, bootstrap_port) for w in found):
+    if found and not reset and all(matches(w, worker_type, bootstrap_port) for w in found):
         return {"remove": [], "add": False}
     return {"remove": [str(w.get("id")) for w in found], "add": True}
 

@@ -46,6 +46,13 @@ options:
     description: With O(state=present), also wait until the router marks the worker healthy.
     type: bool
     default: true
+  reset:
+    description:
+      - With O(state=present), remove and add the worker again even when the router lists it as
+        wanted, so it gets a fresh circuit breaker and health state (a worker restarted under a
+        live router, whose breaker the restart opened).
+    type: bool
+    default: false
   wait_timeout:
     description: Seconds the router may take to show the change before the task fails.
     type: int
@@ -140,7 +147,8 @@ def run(p: dict, check_mode: bool) -> dict:
     """Make the change and wait for it; the module result."""
     base, url = p["router_url"], p["url"].rstrip("/")
     listing = call(base, "GET", "/workers")
-    todo = decide(listing, url, p["state"], p["worker_type"] or "", p["bootstrap_port"])
+    todo = decide(listing, url, p["state"], p["worker_type"] or "", p["bootstrap_port"],
+                  reset=p["reset"])
     changed = bool(todo["remove"]) or todo["add"]
     result: dict[str, Any] = {"changed": changed, "removed": todo["remove"], "added": todo["add"],
                               "elapsed": 0.0}
@@ -193,6 +201,7 @@ def main() -> None:
             "worker_type": {"type": "str", "choices": ["prefill", "decode"]},
             "bootstrap_port": {"type": "int"},
             "healthy": {"type": "bool", "default": True},
+            "reset": {"type": "bool", "default": False},
             "wait_timeout": {"type": "int", "default": 120},
             "interval": {"type": "float", "default": 0.5},
         },

@@ -103,7 +103,8 @@ def router():
 
 def params(router: FakeRouter, **kw) -> dict:
     out = {"router_url": router.base, "url": P1, "state": "present", "worker_type": "prefill",
-           "bootstrap_port": 8998, "healthy": True, "wait_timeout": 5, "interval": 0.05}
+           "bootstrap_port": 8998, "healthy": True, "reset": False, "wait_timeout": 5,
+           "interval": 0.05}
     out.update(kw)
     return out
 
@@ -137,6 +138,14 @@ def test_a_worker_registered_with_another_bootstrap_port_is_replaced(router):
     assert entry["bootstrap_port"] == 8998 and entry["id"] != old
 
 
+def test_reset_registers_a_listed_worker_anew(router):
+    old = router.add(P1, "prefill", 8998)
+    result = router_workers.run(params(router, reset=True), check_mode=False)
+    assert result["removed"] == [old] and result["added"]
+    (entry,) = router.workers.values()
+    assert entry["id"] != old and entry["is_healthy"]
+
+
 def test_check_mode_reports_and_changes_nothing(router):
     router.add(P1, "prefill", 8998)
     result = router_workers.run(params(router, state="absent"), check_mode=True)
@@ -153,7 +162,8 @@ def test_a_worker_the_router_never_marks_healthy_times_out_naming_what_it_lists(
 
 def test_no_router_is_an_error_naming_the_request():
     p = {"router_url": "http://127.0.0.1:1", "url": P1, "state": "absent", "worker_type": None,
-         "bootstrap_port": None, "healthy": True, "wait_timeout": 1, "interval": 0.05}
+         "bootstrap_port": None, "healthy": True, "reset": False, "wait_timeout": 1,
+         "interval": 0.05}
     with pytest.raises(RuntimeError, match=r"GET http://127.0.0.1:1/workers"):
         router_workers.run(p, check_mode=False)
 
