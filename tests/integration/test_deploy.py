@@ -378,13 +378,24 @@ def test_plan_shows_what_would_change_and_touches_nothing(cluster: Path, tmp_pat
 
 
 def test_decode_change_restarts_only_decode(cluster: Path) -> None:
+    """Under the live router a plain deploy refuses to replace decode in place (nothing changes,
+    the fix is named); with disagg_rollout_allow_outage it replaces only decode and registers it
+    anew with the router (a fresh circuit breaker: the smoke test passes at once)."""
     before = _containers()
     (cluster / "group_vars" / "decode.yml").write_text(
         yaml.safe_dump({"sglang_worker_env": {"PDT_DECODE_ONLY": "1"}})
     )
-    out = _ok(_playbook(cluster, "deploy.yml")[0])
+    refused, _ = _playbook(cluster, "deploy.yml")
+    assert refused.returncode != 0
+    assert ("decode-1: the service is live (the router at http://172.29.214.10:30000 answers) "
+            "and this deploy would replace pdt-decode-decode-1 in place (changed: env)"
+            in " ".join(refused.stdout.split())), refused.stdout[-3000:]
+    assert "rolling_update.yml" in refused.stdout
+    assert "disagg_rollout_allow_outage" in refused.stdout
+    assert _containers() == before
+    out = _ok(_playbook(cluster, "deploy.yml", "-e", "disagg_rollout_allow_outage=true")[0])
     recap = _recap(out)
-    assert recap["decode-1"]["changed"] == 1, recap
+    assert recap["decode-1"]["changed"] == 2, (recap, _changed(out))  # replaced + registered anew
     assert all(r["changed"] == 0 for h, r in recap.items() if h != "decode-1"), recap
     after = _containers()
     restarted = sorted(n for n in after if after[n]["started"] != before[n]["started"])
@@ -514,7 +525,7 @@ def test_never_healthy_worker_fails_within_its_timeout(cluster: Path) -> None:
         )
     )
     try:
-        proc, seconds = _playbook(cluster, "deploy.yml")
+        proc, seconds = _playbook(cluster, "deploy.yml", "-e", "disagg_rollout_allow_outage=true")
     finally:
         (host_vars / "prefill-1.yml").unlink()
     out = proc.stdout
@@ -540,7 +551,8 @@ def test_never_healthy_worker_fails_within_its_timeout(cluster: Path) -> None:
 
 
 def test_etcd_metadata_mode(cluster: Path) -> None:
-    out = _ok(_playbook(cluster, "deploy.yml", "-e", "disagg_mooncake_metadata=etcd")[0])
+    out = _ok(_playbook(cluster, "deploy.yml", "-e", "disagg_mooncake_metadata=etcd",
+                              "-e", "disagg_rollout_allow_outage=true")[0])
     assert "proxy-1: pdt-etcd-proxy-1: created" in out
     assert re.search(r"'answer: \w", out), out[-3000:]
     logs = subprocess.run(
