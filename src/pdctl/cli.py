@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "inferops.disagg playbooks).",
                      formatter_class=argparse.RawDescriptionHelpFormatter,
                      epilog="exit codes: 0 ok, 1 usage/other, 2 preflight failed, "
-                            "3 deploy failed, 4 bench failed")
+                            "3 deploy (or rollout) failed, 4 bench failed")
     parser.add_argument("--version", action="version", version=f"pdctl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 parser_class=_Parser)
@@ -170,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
         "deploy": "deploy the prefill/decode workers and the router (playbooks/deploy.yml)",
         "plan": "show what deploy would run and change on each host, touching nothing "
                 "(playbooks/deploy.yml --check --diff; writes plan.md and plan.json)",
+        "rollout": "apply a changed worker spec to the live service one worker at a time, "
+                   "each out of the router meanwhile (playbooks/rolling_update.yml)",
         "bench": "benchmark the deployed service (playbooks/benchmark.yml)",
         "logs": "collect every container's log into the run dir",
         "down": "tear the deployment down (playbooks/teardown.yml)",

@@ -32,6 +32,7 @@ PLAYBOOKS: dict[str, str] = {
     "preflight": "playbooks/preflight.yml",
     "deploy": "playbooks/deploy.yml",
     "plan": "playbooks/deploy.yml",
+    "rollout": "playbooks/rolling_update.yml",
     "bench": "playbooks/benchmark.yml",
     "down": "playbooks/teardown.yml",
     "logs": "playbooks/collect_logs.yml",

@@ -107,8 +107,10 @@ def test_run_dir_names_the_run(tmp_path):
 def test_commands_map_to_collection_playbooks():
     assert PLAYBOOKS == {"preflight": "playbooks/preflight.yml", "deploy": "playbooks/deploy.yml",
                          "plan": "playbooks/deploy.yml", "bench": "playbooks/benchmark.yml",
+                         "rollout": "playbooks/rolling_update.yml",
                          "down": "playbooks/teardown.yml", "logs": "playbooks/collect_logs.yml"}
     assert (collection_root() / "galaxy.yml").is_file()
+    assert all((collection_root() / path).is_file() for path in PLAYBOOKS.values())
 
 
 def test_new_run_id_format():
