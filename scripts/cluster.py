@@ -27,6 +27,7 @@ Usage (with the project's venv)::
     .venv/bin/python scripts/cluster.py status
     .venv/bin/python scripts/cluster.py down
     .venv/bin/python scripts/cluster.py clone --dest DIR --name pdt --subnet 172.29.214.0/24
+    .venv/bin/python scripts/cluster.py prepare   # the shared parts only (images, key, models)
 """
 
 from __future__ import annotations
@@ -424,6 +425,18 @@ def wait_ssh(cluster: Cluster, timeout: float = SSH_TIMEOUT) -> None:
             time.sleep(0.5)
 
 
+def prepare(*, build: bool = True) -> None:
+    """Everything ``up`` needs that every cluster shares (images, SSH key pair, model
+    directories, replay scripts), made once: afterwards several ``up`` of different clusters may
+    run at the same time (the test suite's parallel workers) and only read them."""
+    if build:
+        rehearsal_image.ensure_images()
+    ensure_ssh_key()
+    models = ensure_models()
+    ensure_replay_bin()
+    log(f"prepared: images, SSH key {SSH_DIR}, models {', '.join(models)}, replay scripts")
+
+
 def up(cluster: Cluster, *, build: bool = True) -> None:
     """Make the cluster (see the module docstring); idempotent."""
     started = time.monotonic()
@@ -534,7 +547,7 @@ def clone(cluster: Cluster, source: Path, dest: Path, name: str, subnet: str) ->
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
-    parser.add_argument("command", choices=("up", "down", "status", "clone"))
+    parser.add_argument("command", choices=("up", "down", "status", "clone", "prepare"))
     parser.add_argument(
         "-i",
         "--inventory",
@@ -550,6 +563,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--subnet", help="clone: the new cluster's subnet (e.g. 172.29.214.0/24)")
     args = parser.parse_args(argv)
     try:
+        if args.command == "prepare":
+            prepare(build=not args.no_build)
+            return 0
         cluster = load_cluster(args.inventory.resolve())
         if args.command == "up":
             up(cluster, build=not args.no_build)

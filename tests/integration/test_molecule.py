@@ -6,6 +6,12 @@ sequence, the shared prepare and cleanup in molecule/_shared/), which the run.sh
 with --base-config. molecule/cluster/run.sh also checks that destroy left no container, network
 or volume labelled for the scenario. Platforms from the project's locally built images (no
 registry).
+
+The role scenarios run here: sglang_worker, router, preflight. The other scenarios run with
+``molecule/cluster/run.sh test <scenario>`` (``molecule/preflight/run.sh test`` for preflight).
+``cluster`` (the whole 2P1D deploy, idempotence, a /generate through the router) is not in this
+list: tests/integration/test_deploy.py checks the same deploy, over SSH like real hosts, and CI
+time is bounded (docs/development.md, "CI time").
 """
 
 from __future__ import annotations
@@ -22,7 +28,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.docker]
 @pytest.mark.parametrize(
     ("script", "scenario"),
     [
-        ("molecule/cluster/run.sh", "cluster"),
         ("molecule/cluster/run.sh", "sglang_worker"),
         ("molecule/cluster/run.sh", "router"),
         ("molecule/preflight/run.sh", None),

@@ -111,7 +111,9 @@ def test_inventory_without_decode_fails_before_anything_starts(cluster, tmp_path
     groups = hosts["all"]["children"]["rehearsal_hosts"]["children"]
     groups["decode"] = {"hosts": {}}
     (inv / "hosts.yml").write_text(yaml.safe_dump(hosts))
-    before = subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True).stdout
+    # this cluster's containers only: other test files run their own clusters meanwhile (xdist)
+    mine = ["docker", "ps", "-aq", "--filter", f"label=io.inferops.disagg.rehearsal={NAME}"]
+    before = subprocess.run(mine, capture_output=True, text=True).stdout
     code, doc, err = pdctl("deploy", "-i", str(inv), "--run-dir", str(tmp_path / "run"),
                            "-e", f"rehearsal_cluster_dir={REPO / '.cache' / 'rehearsal'}")
     assert code == 3, err[-3000:]
@@ -119,7 +121,7 @@ def test_inventory_without_decode_fails_before_anything_starts(cluster, tmp_path
     messages = " ".join(f["message"] for f in doc["failures"])
     assert "inventory group 'decode' is empty" in messages, doc["failures"]
     assert all(f["task"] for f in doc["failures"]), doc["failures"]
-    after = subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True).stdout
+    after = subprocess.run(mine, capture_output=True, text=True).stdout
     assert sorted(after.split()) == sorted(before.split())  # nothing was started
 
 
