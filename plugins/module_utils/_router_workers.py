@@ -85,4 +85,3 @@ def describe(listing: Any) -> list[str]:
         health = "healthy" if w.get("is_healthy") else "unhealthy"
         out.append(f"{w.get('worker_type')} {w.get('url')} {health} load={w.get('load', '?')}")
     return out
-

@@ -15,7 +15,7 @@ description:
     router's C(GET /workers) listing shows the change.
   - With O(state=present) and O(healthy=true) the wait lasts until the router marks the worker
     healthy, so traffic can reach it when the task returns. A worker newly added gets a fresh
-    circuit breaker: re-adding a restarted worker is how it takes traffic again at once.
+    circuit breaker, so re-adding a restarted worker is how it takes traffic again at once.
   - A worker already registered as wanted is left alone (changed=false). One registered with
     another type or bootstrap port is removed and added again.
   - Supports check mode (reports what it would do) and diff (the listing before and after).
@@ -69,6 +69,11 @@ attributes:
     support: full
   diff_mode:
     support: full
+  idempotent:
+    support: full
+    details:
+      - A second run with the same arguments finds the worker registered (or gone) as wanted and
+        changes nothing, except with O(reset=true), which registers it anew every time.
   platform:
     platforms: posix
 """

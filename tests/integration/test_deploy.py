@@ -546,7 +546,7 @@ def test_never_healthy_worker_fails_within_its_timeout(cluster: Path) -> None:
 
 def test_etcd_metadata_mode(cluster: Path) -> None:
     out = _ok(_playbook(cluster, "deploy.yml", "-e", "disagg_mooncake_metadata=etcd",
-                              "-e", "disagg_rollout_allow_outage=true")[0])
+                        "-e", "disagg_rollout_allow_outage=true")[0])
     assert "proxy-1: pdt-etcd-proxy-1: created" in out
     assert re.search(r"'answer: \w", out), out[-3000:]
     logs = subprocess.run(
