@@ -279,18 +279,20 @@ def test_installed_tarball_deploys_the_same(cluster: Path, tmp_path: Path) -> No
     _ok(play("inferops.disagg.preflight", "--check"))
     _ok(play("inferops.disagg.build_image", "--check"))
 
-    # pdctl from a non-editable `pip install` runs the installed collection's playbooks.
+    # pdctl from a non-editable `pip install` runs the installed collection's playbooks (its
+    # cheapest one, collect_logs: which playbook pdctl finds is the point, not what it does).
     site = tmp_path / "site"
     pip = subprocess.run([str(BIN / "pip"), "install", "-q", "--no-deps", "--target", str(site),
                           str(REPO)], capture_output=True, text=True, timeout=600, check=False)
     assert pip.returncode == 0, pip.stdout + pip.stderr
-    pd = subprocess.run([str(BIN / "python"), "-m", "pdctl", "deploy", "-i", str(cluster),
+    pd = subprocess.run([str(BIN / "python"), "-m", "pdctl", "logs", "-i", str(cluster),
                          "--json"], cwd=work, env={**env, "PYTHONPATH": str(site)},
                         capture_output=True, text=True, timeout=600, check=False)
     summary = json.loads(pd.stdout)
     assert pd.returncode == 0 and summary["ok"], pd.stdout[-3000:] + pd.stderr[-3000:]
-    assert str(installed) in pd.stderr, pd.stderr[-2000:]  # its progress names the playbook
+    assert str(installed / "playbooks" / "collect_logs.yml") in pd.stderr, pd.stderr[-2000:]
     assert summary["endpoints"]["router"] == ROUTER
+    assert list((work / summary["run_dir"]).glob("decode-1/*.log")), summary["run_dir"]
 
 
 def test_site_runs_every_stage_into_one_run_record(cluster: Path, tmp_path: Path) -> None:
@@ -379,7 +381,7 @@ def test_decode_change_restarts_only_decode(cluster: Path) -> None:
     (cluster / "group_vars" / "decode.yml").write_text(
         yaml.safe_dump({"sglang_worker_env": {"PDT_DECODE_ONLY": "1"}})
     )
-    refused, _ = _playbook(cluster, "deploy.yml")
+    refused, _ = _playbook(cluster, "deploy.yml", "--skip-tags", "preflight")  # the refusal only
     assert refused.returncode != 0
     assert ("decode-1: the service is live (the router at http://172.29.214.10:30000 answers) "
             "and this deploy would replace pdt-decode-decode-1 in place (changed: env)"
