@@ -291,7 +291,6 @@ def test_installed_tarball_deploys_the_same(cluster: Path, tmp_path: Path) -> No
     summary = json.loads(pd.stdout)
     assert pd.returncode == 0 and summary["ok"], pd.stdout[-3000:] + pd.stderr[-3000:]
     assert str(installed / "playbooks" / "collect_logs.yml") in pd.stderr, pd.stderr[-2000:]
-    assert summary["endpoints"]["router"] == ROUTER
     assert list((work / summary["run_dir"]).glob("decode-1/*.log")), summary["run_dir"]
 
 
