@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
@@ -17,12 +17,16 @@ from ansible_collections.inferops.disagg.plugins.module_utils.disagg_endpoints i
 
 def endpoints(groups: Mapping[str, Any], hostvars: Mapping[str, Any],
               settings: Mapping[str, Any] | None = None,
-              profile: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """``groups | inferops.disagg.endpoints(hostvars, settings, profile)``."""
+              profile: Mapping[str, Any] | None = None,
+              leaving: Sequence[str] | None = None) -> dict[str, Any]:
+    """``groups | inferops.disagg.endpoints(hostvars, settings, profile, leaving)``.
+
+    ``leaving``: the hosts being removed (``disagg_remove_hosts``); see ``compute_endpoints``.
+    """
     hosts = {h for g in ("proxy", "prefill", "decode") for h in (groups.get(g) or [])}
     own = {h: hostvars[h] for h in hosts if h in hostvars}
     try:
-        return compute_endpoints(groups, own, settings or {}, profile or {})
+        return compute_endpoints(groups, own, settings or {}, profile or {}, list(leaving or []))
     except EndpointError as exc:
         raise AnsibleFilterError(str(exc)) from None
 

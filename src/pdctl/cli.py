@@ -41,6 +41,7 @@ from pdctl.tags import TagsError, unknown_tags
 # Extra variables the shortcut options set (the playbooks' collection-wide names).
 MODEL_VAR = "disagg_model_profile"
 XP_VAR = "disagg_xp"
+REMOVE_VAR = "disagg_remove_hosts"
 YD_VAR = "disagg_yd"
 
 
@@ -172,12 +173,18 @@ def build_parser() -> argparse.ArgumentParser:
                 "(playbooks/deploy.yml --check --diff; writes plan.md and plan.json)",
         "rollout": "apply a changed worker spec to the live service one worker at a time, "
                    "each out of the router meanwhile (playbooks/rolling_update.yml)",
+        "scale": "start the workers of hosts added to the inventory and register them with the "
+                 "live router; --remove drains and stops named hosts first (playbooks/scale.yml)",
         "bench": "benchmark the deployed service (playbooks/benchmark.yml)",
         "logs": "collect every container's log into the run dir",
         "down": "tear the deployment down (playbooks/teardown.yml)",
     }
     for name, text in helps.items():
         _common(sub.add_parser(name, help=text, description=text), playbook=True)
+    sub.choices["scale"].add_argument(
+        "--remove", metavar="HOST[,HOST...]",
+        help="scale in: drain, deregister and stop these prefill/decode hosts "
+             "(disagg_remove_hosts); keep them in the inventory until this has run")
     status = sub.add_parser("status", help="read the live cluster: router workers, health, "
                                            "load, KV transfer counters (HTTP, no Ansible)")
     _common(status, playbook=False)
@@ -211,6 +218,12 @@ def _request(args: argparse.Namespace) -> RunRequest:
     envvars: dict[str, str] = {}
     if args.model:
         extravars[MODEL_VAR] = args.model
+    remove = getattr(args, "remove", None)
+    if remove is not None:
+        hosts = [h.strip() for h in remove.split(",") if h.strip()]
+        if not hosts:
+            raise UsageError("--remove: name at least one host, e.g. --remove decode-2")
+        extravars[REMOVE_VAR] = hosts
     for flag, var, env in ((args.xp, XP_VAR, "xP"), (args.yd, YD_VAR, "yD")):
         if flag is not None:
             if flag < 1:

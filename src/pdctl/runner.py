@@ -33,6 +33,7 @@ PLAYBOOKS: dict[str, str] = {
     "deploy": "playbooks/deploy.yml",
     "plan": "playbooks/deploy.yml",
     "rollout": "playbooks/rolling_update.yml",
+    "scale": "playbooks/scale.yml",
     "bench": "playbooks/benchmark.yml",
     "down": "playbooks/teardown.yml",
     "logs": "playbooks/collect_logs.yml",

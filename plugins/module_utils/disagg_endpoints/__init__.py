@@ -135,7 +135,8 @@ def _worker(host: str, mode: str, hosts: Sequence[str], nnodes: int,
 def compute_endpoints(groups: Mapping[str, Sequence[str]],
                       hostvars: Mapping[str, Mapping[str, Any]],
                       settings: Mapping[str, Any] | None = None,
-                      profile: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                      profile: Mapping[str, Any] | None = None,
+                      leaving: Sequence[str] = ()) -> dict[str, Any]:
     """Every endpoint of the deployment the inventory describes.
 
     ``groups`` maps group names to host lists (``proxy``, ``prefill``, ``decode``); ``hostvars``
@@ -147,6 +148,10 @@ def compute_endpoints(groups: Mapping[str, Sequence[str]],
     "workers": {host: {mode: entry}}}``. ``prefill``/``decode`` list one entry per instance
     (its rank 0, with ``hosts``, the instance's hosts in rank order); ``workers`` has every
     host's own entry (``node_rank``, ``leader``, ``dist_init_addr`` …).
+
+    ``leaving`` names hosts being removed (``disagg_remove_hosts``, scale in): their own entries
+    stay in ``workers`` (marked ``leaving``; the removal needs their URLs), but an instance with
+    a leaving host is not among the ``prefill``/``decode`` instances the router should list.
     """
     settings = settings or {}
     out: dict[str, Any] = {"router": None, "routers": [], "prefill": [], "decode": [],
@@ -163,9 +168,10 @@ def compute_endpoints(groups: Mapping[str, Sequence[str]],
         for entry in entries:
             leader = by_host[entry["leader"]]
             entry["dist_init_addr"] = f"{leader['address']}:{leader['dist_init_port']}"
+            entry["leaving"] = entry["host"] in leaving
             out["workers"].setdefault(entry["host"], {})[mode] = entry
         for entry in entries:
-            if entry["serves_http"]:
-                ranks = [e["host"] for e in entries if e["leader"] == entry["host"]]
+            ranks = [e["host"] for e in entries if e["leader"] == entry["host"]]
+            if entry["serves_http"] and not set(ranks) & set(leaving):
                 out[mode].append({**entry, "hosts": ranks})
     return out

@@ -108,6 +108,7 @@ def test_commands_map_to_collection_playbooks():
     assert PLAYBOOKS == {"preflight": "playbooks/preflight.yml", "deploy": "playbooks/deploy.yml",
                          "plan": "playbooks/deploy.yml", "bench": "playbooks/benchmark.yml",
                          "rollout": "playbooks/rolling_update.yml",
+                         "scale": "playbooks/scale.yml",
                          "down": "playbooks/teardown.yml", "logs": "playbooks/collect_logs.yml"}
     assert (collection_root() / "galaxy.yml").is_file()
     assert all((collection_root() / path).is_file() for path in PLAYBOOKS.values())
@@ -161,3 +162,17 @@ def test_plan_output_says_when_no_plan_was_written(tmp_path):
     assert document["hosts"] == {} and not document["complete"]
     assert "no plan was written" in document["failures"][""]
     assert text.startswith("No plan was written")
+
+
+def test_scale_remove_sets_the_hosts_to_remove(tmp_path):
+    inv = str(FIXTURES / "inventory" / "hosts.yml")
+    args = cli.build_parser().parse_args(["scale", "-i", inv, "--remove", "decode-2, prefill-3",
+                                          "--run-dir", str(tmp_path / "r")])
+    req = cli._request(args)
+    assert req.extravars["disagg_remove_hosts"] == ["decode-2", "prefill-3"]
+    assert req.playbook.name == "scale.yml"
+    plain = cli._request(cli.build_parser().parse_args(["scale", "-i", inv, "--run-dir",
+                                                        str(tmp_path / "s")]))
+    assert "disagg_remove_hosts" not in plain.extravars
+    with pytest.raises(cli.UsageError, match="--remove: name at least one host"):
+        cli._request(cli.build_parser().parse_args(["scale", "-i", inv, "--remove", " , "]))

@@ -76,3 +76,20 @@ def test_bad_port_names_host_variable_and_fix(value: object) -> None:
     with pytest.raises(EndpointError, match=r"decode-1: sglang_worker_port is .*fix: set "
                                             r"disagg_decode_port"):
         compute_endpoints(GROUPS, hostvars)
+
+
+def test_leaving_hosts_drop_out_of_the_instances_but_keep_their_own_entry() -> None:
+    ep = compute_endpoints(GROUPS, HOSTVARS, {}, {}, ["prefill-2"])
+    assert [p["host"] for p in ep["prefill"]] == ["prefill-1"]
+    own = ep["workers"]["prefill-2"]["prefill"]
+    assert own["leaving"] is True and own["url"] == "http://192.168.0.12:30001"
+    assert ep["workers"]["prefill-1"]["prefill"]["leaving"] is False
+    assert [d["host"] for d in ep["decode"]] == ["decode-1"]
+
+
+def test_a_leaving_node_takes_its_whole_multinode_instance_out() -> None:
+    groups = {"proxy": ["p"], "prefill": ["pf"], "decode": ["d1", "d2", "d3", "d4"]}
+    hostvars = {h: {"ansible_host": f"10.1.0.{i}"} for i, h in enumerate(["p", "pf", "d1", "d2",
+                                                                          "d3", "d4"])}
+    ep = compute_endpoints(groups, hostvars, {}, {"decode": {"nnodes": 2}}, ["d4"])
+    assert [d["host"] for d in ep["decode"]] == ["d1"]
