@@ -102,6 +102,9 @@ def summarize(records: list[dict], marks: Mapping[str, Any], drill: str = "",
     first_good = marks.get("first_good")
     steady = [r["t1"] - r["t0"] for r in records if r.get("ok") and r["t1"] < inject]
     during = [r["t1"] - r["t0"] for r in records if r.get("ok") and inject <= r["t0"] <= healthy]
+    ttft_steady = [r["ttft"] for r in records if r.get("ok") and "ttft" in r and r["t1"] < inject]
+    ttft_during = [r["ttft"] for r in records
+                   if r.get("ok") and "ttft" in r and inject <= r["t0"] <= healthy]
     return {
         "drill": drill, "target": target,
         "sent": len(records), "failed": len(failed), "wrong": len(wrong),
@@ -116,6 +119,7 @@ def summarize(records: list[dict], marks: Mapping[str, Any], drill: str = "",
                                  (0.0 if last_failure is None else None)),
         "fault_s": round(restore - inject, 3), "restore_s": round(healthy - restore, 3),
         "latency_p99_steady_s": _p99(steady), "latency_p99_during_s": _p99(during),
+        "ttft_p99_steady_s": _p99(ttft_steady), "ttft_p99_during_s": _p99(ttft_during),
         "marks": {m: float(v) for m, v in marks.items() if v is not None},
     }
 
@@ -141,6 +145,8 @@ def markdown(summary: Mapping[str, Any], router_workers: Any = None,
         ("fault held / restore took", f"{s['fault_s']} s / {s['restore_s']} s"),
         ("p99 latency steady / during", f"{_fmt(s['latency_p99_steady_s'])} / "
                                         f"{_fmt(s['latency_p99_during_s'])}"),
+        ("p99 TTFT steady / during", f"{_fmt(s.get('ttft_p99_steady_s'))} / "
+                                     f"{_fmt(s.get('ttft_p99_during_s'))}"),
     ]
     out = [f"# Drill {s['drill']} on {s['target']}", ""]
     if s.get("fault"):
@@ -155,7 +161,8 @@ def markdown(summary: Mapping[str, Any], router_workers: Any = None,
         out += [f"- {w.get('worker_type')} {w.get('url')}: "
                 f"{'healthy' if w.get('is_healthy') else 'UNHEALTHY'}" for w in workers]
     else:
-        out.append(f"- (no listing: {str(router_workers)[:200] or 'the router did not answer'})")
+        said = "" if router_workers is None else str(router_workers)[:200]
+        out.append(f"- (no listing: {said or 'the router did not answer'})")
     tail = list(log_tail)
     out += ["", f"Last {len(tail)} log lines of the target:", "", "```", *tail, "```", ""]
     return "\n".join(out)

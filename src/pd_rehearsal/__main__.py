@@ -12,6 +12,20 @@ from .server import Engine
 from .server_args import SGLangSourceError, parse_args
 
 
+class _Http2Probe(logging.Filter):
+    """sglang-router 0.3.2 probes every worker it adds with an HTTP/2 preface (is it gRPC?),
+    which an HTTP/1 server refuses with 400, as SGLang's does. aiohttp logs that as a
+    traceback; one line says what it is instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and "PRI/Upgrade" in str(exc):
+            record.msg, record.args, record.exc_info, record.exc_text = (
+                "refused an HTTP/2 preface with 400 (the router probing for gRPC)", (), None,
+                None)
+        return True
+
+
 def _setup_logging(level: str) -> None:
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
@@ -19,6 +33,7 @@ def _setup_logging(level: str) -> None:
         datefmt="%Y-%m-%d %H:%M:%S",
         stream=sys.stdout,
     )
+    logging.getLogger("aiohttp.server").addFilter(_Http2Probe())
 
 
 async def _serve(engine: Engine) -> None:

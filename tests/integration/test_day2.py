@@ -1,0 +1,157 @@
+"""Integration: day-2 operations on a live rehearsal service (issue 12, docs/day2.md).
+
+One cluster of its own (``pdd``, 172.29.227.0/24) with host containers for 3P2D; inventories
+over the same hosts give 2P1D (the deploy), 3P2D (scale out) and 2P2D. In order, under a steady
+load through the router: scale out and in with 0 failed requests, no router restart and only the
+added or removed workers changed; a removal that would empty a role refused before anything
+changes; a rolling update of every worker of 2P2D with 0 failed requests; the kill_decode drill
+with its report (0 wrong answers, the first good answer within 5 s of the restored worker).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration.rehearsal import (
+    CLUSTER_PY,
+    REPO,
+    Load,
+    clone,
+    containers,
+    ok,
+    playbook,
+    recap,
+    run,
+    subset,
+    workers,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.docker]
+
+CLUSTER = "pdd"
+SUBNET = "172.29.227.0/24"
+LABEL = f"io.inferops.disagg.rehearsal={CLUSTER}"
+ROUTER = "http://172.29.227.10:30000"
+NO_PREFLIGHT = ("--skip-tags", "preflight")
+# The change the rolling update applies; later runs pass it too (it is the service's spec now).
+ROLLED = ("-e", json.dumps({"disagg_container_env_extra": {"PDD_ROLL": "1"}}))
+
+if shutil.which("docker") is None:
+    pytest.skip("needs the Docker engine", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def inv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    """Inventories over one cluster: 3p2d (every host container), 2p2d and 2p1d."""
+    tmp = tmp_path_factory.mktemp("pdd")
+    big = clone(tmp / "3p2d", CLUSTER, SUBNET,
+                {"prefill": [("prefill-3", 13)], "decode": [("decode-2", 22)]})
+    run(sys.executable, CLUSTER_PY, "down", "-i", big)  # leftovers of an aborted run
+    env_file = Path(ok(run(sys.executable, REPO / "scripts" / "rehearsal_image.py",
+                           "--env-file")).strip())
+    images = dict(line.split("=", 1) for line in env_file.read_text().split())
+    (big / "group_vars" / "all" / "zz_test.yml").write_text(
+        yaml.safe_dump({"disagg_image": images["REHEARSAL_IMAGE"]}))
+    two = subset(big, tmp / "2p2d", ["prefill-3"])
+    one = subset(big, tmp / "2p1d", ["prefill-3", "decode-2"])
+    try:
+        ok(run(sys.executable, CLUSTER_PY, "up", "-i", big, timeout=1200))
+        yield {"3p2d": big, "2p2d": two, "2p1d": one}
+    finally:
+        playbook(big, "teardown.yml")
+        down = run(sys.executable, CLUSTER_PY, "down", "-i", big)
+    assert down.returncode == 0, down.stderr
+
+
+def _started(before: dict[str, dict], after: dict[str, dict]) -> list[str]:
+    return sorted(n for n in after if n not in before or after[n]["id"] != before[n]["id"]
+                  or after[n]["started"] != before[n]["started"])
+
+
+def test_scale_out_and_in_under_load(inv: dict[str, Path]) -> None:
+    """2P1D -> 3P2D -> 2P1D under load: 0 failed, the router never restarted, only the added
+    or removed workers changed; the router lists exactly the inventory's workers each time."""
+    ok(playbook(inv["2p1d"], "deploy.yml"))
+    before = containers(LABEL)
+    with Load(ROUTER) as load:
+        time.sleep(2)
+        out = ok(playbook(inv["3p2d"], "scale.yml", *NO_PREFLIGHT))
+        time.sleep(2)
+    assert load.sent > 50 and load.failed == [], (load.sent, load.failed[:10])
+    grown = containers(LABEL)
+    assert _started(before, grown) == [f"{CLUSTER}-decode-decode-2",
+                                       f"{CLUSTER}-prefill-prefill-3"], out[-3000:]
+    listed = [(t, h) for t, _, h in workers(ROUTER)]
+    assert listed == [("decode", True)] * 2 + [("prefill", True)] * 3, listed
+
+    with Load(ROUTER) as load:
+        time.sleep(2)
+        out = ok(playbook(inv["3p2d"], "scale.yml", *NO_PREFLIGHT,
+                          "-e", "disagg_remove_hosts=prefill-3,decode-2"))
+        time.sleep(2)
+    assert load.sent > 50 and load.failed == [], (load.sent, load.failed[:10])
+    shrunk = containers(LABEL)
+    assert sorted(set(grown) - set(shrunk)) == [f"{CLUSTER}-decode-decode-2",
+                                                f"{CLUSTER}-prefill-prefill-3"]
+    assert _started(grown, shrunk) == [] and shrunk == {n: grown[n] for n in shrunk}
+    assert sorted(u for _, u, _ in workers(ROUTER)) == [
+        "http://172.29.227.11:30001", "http://172.29.227.12:30001", "http://172.29.227.21:30002"]
+    # The 2P1D inventory now matches the service: a plain deploy changes nothing.
+    again = ok(playbook(inv["2p1d"], "deploy.yml", *NO_PREFLIGHT))
+    assert all(r["changed"] == 0 for r in recap(again).values()), recap(again)
+
+
+def test_removal_that_empties_a_role_is_refused(inv: dict[str, Path]) -> None:
+    before = containers(LABEL)
+    proc = playbook(inv["2p1d"], "scale.yml", *NO_PREFLIGHT, "-e",
+                    "disagg_remove_hosts=prefill-1,prefill-2")
+    assert proc.returncode != 0
+    assert ("removing prefill-1, prefill-2 would leave no prefill instance, and the service "
+            "would stop. Nothing was changed.") in " ".join(proc.stdout.split()), \
+        proc.stdout[-3000:]
+    assert containers(LABEL) == before
+
+
+def test_rolling_update_of_every_worker_of_2p2d(inv: dict[str, Path]) -> None:
+    """Scale to 2P2D, then roll every worker with a changed env under load: 0 failed requests,
+    all four workers replaced, the router not."""
+    ok(playbook(inv["2p2d"], "scale.yml", *NO_PREFLIGHT))
+    before = containers(LABEL)
+    with Load(ROUTER) as load:
+        time.sleep(2)
+        out = ok(playbook(inv["2p2d"], "rolling_update.yml", *ROLLED))
+        time.sleep(2)
+    assert load.sent > 50 and load.failed == [], (load.sent, load.failed[:10])
+    assert _started(before, containers(LABEL)) == sorted(
+        f"{CLUSTER}-{m}-{m}-{i}" for m in ("decode", "prefill") for i in (1, 2)), out[-3000:]
+    assert all(h for _, _, h in workers(ROUTER)) and len(workers(ROUTER)) == 4
+
+
+def test_kill_decode_drill_reports_and_recovers(inv: dict[str, Path]) -> None:
+    """The kill_decode drill on 2P1D (its only decode): the report counts what failed, no
+    answer is wrong, and the restored decode answers within 5 s of being healthy."""
+    ok(playbook(inv["2p2d"], "scale.yml", *NO_PREFLIGHT, *ROLLED,
+                "-e", "disagg_remove_hosts=decode-2"))
+    out = ok(playbook(inv["2p1d"], "drill.yml", *ROLLED, "-e", "drill=kill_decode", "-e",
+                      json.dumps({"benchmark_drill_warmup": 5, "benchmark_drill_hold": 8,
+                                  "benchmark_drill_settle": 4})))
+    found = re.search(r"Report: (\S+)/report\.md", " ".join(out.split()))
+    assert found, out[-3000:]
+    report_dir = Path(found.group(1))
+    summary = json.loads((report_dir / "drill.json").read_text())
+    assert summary["wrong"] == 0 and summary["sent"] > 20, summary
+    assert summary["service_down"] and summary["failed_after_fault"] > 0, summary
+    assert summary["first_good_after_healthy_s"] is not None
+    assert summary["first_good_after_healthy_s"] <= 5.0, summary
+    report = (report_dir / "report.md").read_text()
+    assert report.startswith("# Drill kill_decode on decode-1") and "UNHEALTHY" in report, report
+    assert workers(ROUTER)[0][0::2] == ("decode", True)
