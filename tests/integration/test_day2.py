@@ -77,28 +77,30 @@ def _started(before: dict[str, dict], after: dict[str, dict]) -> list[str]:
                   or after[n]["started"] != before[n]["started"])
 
 
+def _under_load(inventory: Path, book: str, *extra: str) -> tuple[Load, str]:
+    """Run a playbook (it must succeed) while a steady load goes through the router."""
+    with Load(ROUTER) as load:
+        time.sleep(2)
+        out = ok(playbook(inventory, book, *extra))
+        time.sleep(2)
+    assert load.sent > 50 and load.failed == [], (load.sent, load.failed[:10])
+    return load, out
+
+
 def test_scale_out_and_in_under_load(inv: dict[str, Path]) -> None:
     """2P1D -> 3P2D -> 2P1D under load: 0 failed, the router never restarted, only the added
     or removed workers changed; the router lists exactly the inventory's workers each time."""
     ok(playbook(inv["2p1d"], "deploy.yml"))
     before = containers(LABEL)
-    with Load(ROUTER) as load:
-        time.sleep(2)
-        out = ok(playbook(inv["3p2d"], "scale.yml", *NO_PREFLIGHT))
-        time.sleep(2)
-    assert load.sent > 50 and load.failed == [], (load.sent, load.failed[:10])
+    _, out = _under_load(inv["3p2d"], "scale.yml", *NO_PREFLIGHT)
     grown = containers(LABEL)
     assert _started(before, grown) == [f"{CLUSTER}-decode-decode-2",
                                        f"{CLUSTER}-prefill-prefill-3"], out[-3000:]
     listed = [(t, h) for t, _, h in workers(ROUTER)]
     assert listed == [("decode", True)] * 2 + [("prefill", True)] * 3, listed
 
-    with Load(ROUTER) as load:
-        time.sleep(2)
-        out = ok(playbook(inv["3p2d"], "scale.yml", *NO_PREFLIGHT,
-                          "-e", "disagg_remove_hosts=prefill-3,decode-2"))
-        time.sleep(2)
-    assert load.sent > 50 and load.failed == [], (load.sent, load.failed[:10])
+    _under_load(inv["3p2d"], "scale.yml", *NO_PREFLIGHT, "-e",
+                "disagg_remove_hosts=prefill-3,decode-2")
     shrunk = containers(LABEL)
     assert sorted(set(grown) - set(shrunk)) == [f"{CLUSTER}-decode-decode-2",
                                                 f"{CLUSTER}-prefill-prefill-3"]
@@ -126,11 +128,7 @@ def test_rolling_update_of_every_worker_of_2p2d(inv: dict[str, Path]) -> None:
     all four workers replaced, the router not."""
     ok(playbook(inv["2p2d"], "scale.yml", *NO_PREFLIGHT))
     before = containers(LABEL)
-    with Load(ROUTER) as load:
-        time.sleep(2)
-        out = ok(playbook(inv["2p2d"], "rolling_update.yml", *ROLLED))
-        time.sleep(2)
-    assert load.sent > 50 and load.failed == [], (load.sent, load.failed[:10])
+    _, out = _under_load(inv["2p2d"], "rolling_update.yml", *ROLLED)
     assert _started(before, containers(LABEL)) == sorted(
         f"{CLUSTER}-{m}-{m}-{i}" for m in ("decode", "prefill") for i in (1, 2)), out[-3000:]
     assert all(h for _, _, h in workers(ROUTER)) and len(workers(ROUTER)) == 4

@@ -20,7 +20,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +27,8 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+
+from tests.integration.rehearsal import Load
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -407,43 +408,6 @@ def test_killed_prefill_comes_back_and_is_named(cluster: Path) -> None:
     assert _generate("after the prefill came back")
 
 
-class Load:
-    """Steady /generate traffic through the router from ``clients`` threads until stopped:
-    how many requests were sent, and the status (or exception) of each that failed."""
-
-    def __init__(self, clients: int = 8) -> None:
-        self.sent = 0
-        self.failed: list[str] = []
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._client, args=(i,)) for i in range(clients)]
-
-    def _client(self, i: int) -> None:
-        with requests.Session() as session:
-            while not self._stop.is_set():
-                try:
-                    r = session.post(f"{ROUTER}/generate", timeout=60, json={
-                        "text": f"rolling {i} {self.sent}",
-                        "sampling_params": {"max_new_tokens": 8}})
-                    bad = "" if r.status_code == 200 else f"{r.status_code} {r.text[:120]}"
-                except requests.RequestException as exc:
-                    bad = type(exc).__name__
-                with self._lock:
-                    self.sent += 1
-                    if bad:
-                        self.failed.append(bad)
-
-    def __enter__(self) -> Load:
-        for t in self._threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(90)
-
-
 def test_rolling_update_under_load_drops_nothing(cluster: Path) -> None:
     """rolling_update.yml with a changed worker env (disagg_container_env_extra) under steady
     load: both prefill workers replaced one at a time with 0 failed requests, the router never
@@ -451,7 +415,7 @@ def test_rolling_update_under_load_drops_nothing(cluster: Path) -> None:
     the same change touches nothing."""
     change = json.dumps({"disagg_container_env_extra": {"PDT_ROLL": "1"}})
     before = _containers()
-    with Load() as load:
+    with Load(ROUTER) as load:
         time.sleep(2)
         proc, _ = _playbook(cluster, "rolling_update.yml", "-e", change)
         time.sleep(2)
