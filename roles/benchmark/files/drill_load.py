@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) inferops.disagg contributors
 # Apache License 2.0 (see LICENSE)
 """Steady /generate load through the router for a fault drill (playbooks/drill.yml).
