@@ -4,7 +4,9 @@ One cluster of its own (``pdd``, 172.29.227.0/24) with host containers for 3P2D;
 over the same hosts give 2P1D (the deploy), 3P2D (scale out) and 2P2D. In order, under a steady
 load through the router: scale out and in with 0 failed requests, no router restart and only the
 added or removed workers changed; a removal that would empty a role refused before anything
-changes; a rolling update of every worker of 2P2D with 0 failed requests; the kill_decode drill
+changes; a rolling update of every worker of 2P2D with 0 failed requests; a rollout whose new
+spec never gets healthy stopped at the first worker with the old one back in service; the
+kill_decode drill
 with its report (0 wrong answers, the first good answer within 5 s of the restored worker).
 """
 
@@ -132,6 +134,34 @@ def test_rolling_update_of_every_worker_of_2p2d(inv: dict[str, Path]) -> None:
     assert _started(before, containers(LABEL)) == sorted(
         f"{CLUSTER}-{m}-{m}-{i}" for m in ("decode", "prefill") for i in (1, 2)), out[-3000:]
     assert all(h for _, _, h in workers(ROUTER)) and len(workers(ROUTER)) == 4
+
+
+def test_rollout_that_never_gets_healthy_puts_the_old_worker_back(inv: dict[str, Path]) -> None:
+    """A new spec that never gets healthy: the rollout stops at the first worker, exits
+    non-zero naming host, container and the last log lines, and the old container (the same
+    one) serves again; the load sees 0 failed requests; no other worker changed."""
+    before = containers(LABEL)
+    bad = json.dumps({"sglang_worker_extra_args": ["--rehearsal-never-ready"],
+                      "sglang_worker_health_timeout": 15})
+    with Load(ROUTER) as load:
+        time.sleep(2)
+        proc = playbook(inv["2p2d"], "rolling_update.yml", *ROLLED, "-e", bad)
+        time.sleep(2)
+    out = " ".join(proc.stdout.split())
+    assert proc.returncode != 0
+    assert load.sent > 50 and load.failed == [], (load.sent, load.failed[:10])
+    name = f"{CLUSTER}-prefill-prefill-1"
+    assert f"prefill-1: prefill worker container {name} (port 30001) is not healthy" in out, \
+        proc.stdout[-4000:]
+    assert "--rehearsal-never-ready: /health will stay 503" in out
+    assert (f"Rolled back on prefill-1: the previous {name} serves again (healthy, back in the "
+            f"router); the new one is kept stopped as {name}-failed.") in out, proc.stdout[-4000:]
+    after = containers(LABEL)
+    assert after[name]["id"] == before[name]["id"] and after[name]["running"]
+    assert not after[f"{name}-failed"]["running"]
+    assert {n: after[n] for n in before if n != name} == {n: v for n, v in before.items()
+                                                          if n != name}
+    assert [h for _, _, h in workers(ROUTER)] == [True] * 4
 
 
 def test_kill_decode_drill_reports_and_recovers(inv: dict[str, Path]) -> None:
