@@ -128,8 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, default=REPO / "bench" / "reports" / "day2.md")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="day2-"))
-    big = clone(work / "3p2d", NAME, SUBNET,
-                {"prefill": [("prefill-3", 13)], "decode": [("decode-2", 22)]})
+    big = clone(work / "3p2d", NAME, SUBNET, xp=3, yd=2)
     two = subset(big, work / "2p2d", ["prefill-3"])
     one = subset(big, work / "2p1d", ["prefill-3", "decode-2"])
     rolled = ("-e", json.dumps({"disagg_container_env_extra": {"DAY2_ROLL": "1"}}))

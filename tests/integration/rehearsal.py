@@ -46,20 +46,11 @@ def recap(output: str) -> dict[str, dict[str, int]]:
             for m in re.finditer(r"^(\S+)\s+:\s+(.*)$", block, re.M)}
 
 
-def clone(inventory: Path, name: str, subnet: str,
-          add: dict[str, list[tuple[str, int]]]) -> Path:
-    """A clone of inventories/rehearsal at ``inventory``, cluster ``name`` on ``subnet``, with
-    more hosts: ``add`` maps a group to [(host, last octet)]."""
+def clone(inventory: Path, name: str, subnet: str, xp: int, yd: int) -> Path:
+    """A clone of inventories/rehearsal at ``inventory``: cluster ``name`` on ``subnet`` with
+    ``xp`` prefill and ``yd`` decode hosts (``scripts/cluster.py clone --xp --yd``)."""
     ok(run(sys.executable, CLUSTER_PY, "clone", "--dest", inventory, "--name", name,
-           "--subnet", subnet))
-    hosts_file = inventory / "hosts.yml"
-    data = yaml.safe_load(hosts_file.read_text())
-    groups = data["all"]["children"]["rehearsal_hosts"]["children"]
-    prefix = subnet.rsplit(".", 1)[0]
-    for group, hosts in add.items():
-        for host, octet in hosts:
-            groups[group]["hosts"][host] = {"ansible_host": f"{prefix}.{octet}"}
-    hosts_file.write_text(yaml.safe_dump(data, sort_keys=False))
+           "--subnet", subnet, "--xp", str(xp), "--yd", str(yd)))
     return inventory
 
 

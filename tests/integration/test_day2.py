@@ -55,8 +55,7 @@ if shutil.which("docker") is None:
 def inv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     """Inventories over one cluster: 3p2d (every host container), 2p2d and 2p1d."""
     tmp = tmp_path_factory.mktemp("pdd")
-    big = clone(tmp / "3p2d", CLUSTER, SUBNET,
-                {"prefill": [("prefill-3", 13)], "decode": [("decode-2", 22)]})
+    big = clone(tmp / "3p2d", CLUSTER, SUBNET, xp=3, yd=2)
     run(sys.executable, CLUSTER_PY, "down", "-i", big)  # leftovers of an aborted run
     env_file = Path(ok(run(sys.executable, REPO / "scripts" / "rehearsal_image.py",
                            "--env-file")).strip())
