@@ -6,8 +6,9 @@ load through the router: scale out and in with 0 failed requests, no router rest
 added or removed workers changed; a removal that would empty a role refused before anything
 changes; a rolling update of every worker of 2P2D with 0 failed requests; a rollout whose new
 spec never gets healthy stopped at the first worker with the old one back in service; the
-kill_decode drill
-with its report (0 wrong answers, the first good answer within 5 s of the restored worker).
+kill_decode drill with its report (0 wrong answers, the first good answer within 5 s of the
+restored worker); on 2P1D, a surge stand-in that never gets healthy leaves the only decode
+serving. (The successful 2P1D surge is in test_deploy.py.)
 """
 
 from __future__ import annotations
@@ -182,3 +183,34 @@ def test_kill_decode_drill_reports_and_recovers(inv: dict[str, Path]) -> None:
     report = (report_dir / "report.md").read_text()
     assert report.startswith("# Drill kill_decode on decode-1") and "UNHEALTHY" in report, report
     assert workers(ROUTER)[0][0::2] == ("decode", True)
+
+
+def test_surge_stand_in_that_never_gets_healthy_leaves_the_only_decode_serving(
+        inv: dict[str, Path]) -> None:
+    """2P1D, a new decode spec that never gets healthy: the surge stand-in fails its gate, the
+    rollout stops non-zero naming it, the old decode (the same container) never left the
+    router, the stand-in is kept stopped as NAME-failed, and the load sees 0 failed requests."""
+    before = containers(LABEL)
+    bad = json.dumps({"sglang_worker_extra_args": ["--rehearsal-never-ready"],
+                      "sglang_worker_health_timeout": 15})
+    with Load(ROUTER) as load:
+        time.sleep(2)
+        proc = playbook(inv["2p1d"], "rolling_update.yml", *ROLLED, "-e", bad,
+                        "--limit", "localhost:proxy:decode")
+        time.sleep(2)
+    out = " ".join(proc.stdout.split())
+    assert proc.returncode != 0
+    assert load.sent > 50 and load.failed == [], (load.sent, load.failed[:10])
+    name = f"{CLUSTER}-decode-decode-1"
+    assert (f"decode-1: decode worker (surge stand-in) container {name}-surge (port 30102) is "
+            "not healthy") in out, proc.stdout[-4000:]
+    assert "--rehearsal-never-ready: /health will stay 503" in out
+    assert (f"Surge on decode-1: the new spec never served as the stand-in {name}-surge, so the "
+            f"old {name} was not touched and serves on; the stand-in is kept stopped as "
+            f"{name}-failed.") in out, proc.stdout[-4000:]
+    after = containers(LABEL)
+    assert after[name] == before[name] and after[name]["running"]
+    assert not after[f"{name}-failed"]["running"] and f"{name}-surge" not in after
+    assert sorted(u for _, u, _ in workers(ROUTER)) == [
+        "http://172.29.227.11:30001", "http://172.29.227.12:30001", "http://172.29.227.21:30002"]
+    assert [h for _, _, h in workers(ROUTER)] == [True] * 3

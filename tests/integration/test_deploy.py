@@ -410,29 +410,42 @@ def test_killed_prefill_comes_back_and_is_named(cluster: Path) -> None:
 
 def test_rolling_update_under_load_drops_nothing(cluster: Path) -> None:
     """rolling_update.yml with a changed worker env (disagg_container_env_extra) under steady
-    load: both prefill workers replaced one at a time with 0 failed requests, the router never
-    restarted; the only decode is refused before it changes (no surge yet); a second run with
-    the same change touches nothing."""
+    load: both prefill workers replaced one at a time, and the only decode surge-first (a
+    stand-in on shifted ports joins the router, the old decode drains and is replaced, the
+    stand-in leaves), with 0 failed requests and the router never restarted; a second run with
+    the same change touches nothing; with surge off the only decode is refused, unchanged."""
     change = json.dumps({"disagg_container_env_extra": {"PDT_ROLL": "1"}})
     before = _containers()
     with Load(ROUTER) as load:
         time.sleep(2)
-        proc, _ = _playbook(cluster, "rolling_update.yml", "-e", change)
+        out = _ok(_playbook(cluster, "rolling_update.yml", "-e", change)[0])
         time.sleep(2)
-    out = proc.stdout
-    assert proc.returncode != 0, out[-3000:]  # decode refused, after both prefill rolled
-    assert "pdt-decode-decode-1 is the only decode instance" in out, out[-3000:]
     assert load.sent > 50 and load.failed == [], (load.sent, load.failed[:10])
+    stand_in = f"{CLUSTER}-decode-decode-1-surge"
+    assert "Put the stand-in into the router - http://172.29.214.21:30102" in out, out[-3000:]
+    assert f"Remove the stand-in - {stand_in}" in out, out[-3000:]
     after = _containers()
+    assert stand_in not in after and f"{stand_in}-failed" not in after, sorted(after)
     restarted = sorted(n for n in after if after[n]["started"] != before[n]["started"])
-    assert restarted == [f"{CLUSTER}-prefill-prefill-1", f"{CLUSTER}-prefill-prefill-2"], restarted
+    assert restarted == [f"{CLUSTER}-decode-decode-1", f"{CLUSTER}-prefill-prefill-1",
+                         f"{CLUSTER}-prefill-prefill-2"], restarted
+    assert after[f"{CLUSTER}-router-proxy-1"] == before[f"{CLUSTER}-router-proxy-1"]
     workers = requests.get(f"{ROUTER}/workers", timeout=10).json()["workers"]
-    assert sorted((w["worker_type"], w["is_healthy"]) for w in workers) == [
-        ("decode", True), ("prefill", True), ("prefill", True)], workers
+    assert sorted((w["url"], w["worker_type"], w["is_healthy"]) for w in workers) == [
+        ("http://172.29.214.11:30001", "prefill", True),
+        ("http://172.29.214.12:30001", "prefill", True),
+        ("http://172.29.214.21:30002", "decode", True)], workers
 
-    again = _ok(_playbook(cluster, "rolling_update.yml", "-e", change,
-                          "--limit", "localhost:proxy:prefill")[0])
+    again = _ok(_playbook(cluster, "rolling_update.yml", "-e", change)[0])
     assert all(r["changed"] == 0 for r in _recap(again).values()), (_recap(again), _changed(again))
+    assert _containers() == after
+
+    refused, _ = _playbook(cluster, "rolling_update.yml", "-e", "disagg_rollout_surge=false",
+                           "-e", json.dumps({"disagg_container_env_extra": {"PDT_ROLL": "2"}}),
+                           "--limit", "localhost:proxy:decode")
+    assert refused.returncode != 0
+    assert (f"{CLUSTER}-decode-decode-1 is the only decode instance (1 in the inventory)"
+            in " ".join(refused.stdout.split())), refused.stdout[-3000:]
     assert _containers() == after
 
 
