@@ -101,9 +101,9 @@ def slowest_tasks(output: str, count: int = 8) -> list[tuple[str, float]]:
     return [(task.strip(), float(sec)) for task, sec in rows][:count]
 
 
-def workers() -> list[dict]:
+def workers(label: str = LABEL) -> list[dict]:
     """docker inspect of the cluster's worker (prefill and decode) containers."""
-    ids = run("docker", "ps", "-q", "--filter", f"label={LABEL}").split()
+    ids = run("docker", "ps", "-q", "--filter", f"label={label}").split()
     return [
         c
         for c in json.loads(run("docker", "inspect", *ids))
@@ -121,9 +121,24 @@ def health_url(container: dict) -> str:
     return f"http://{address}:{port}/health"
 
 
-def floor_once(specs: list[dict]) -> float:
+def floor_specs(label: str = LABEL) -> list[dict]:
+    """What floor_once starts: each running worker's image, command, env, mounts, network."""
+    return [
+        {
+            "image": c["Config"]["Image"],
+            "cmd": c["Config"]["Cmd"],
+            "env": c["Config"]["Env"],
+            "binds": c["HostConfig"]["Binds"] or [],
+            "network": c["HostConfig"]["NetworkMode"],
+            "url": health_url(c),
+        }
+        for c in workers(label)
+    ]
+
+
+def floor_once(specs: list[dict], name: str = NAME, label: str = LABEL) -> float:
     """Start the workers directly, all at once; seconds until the slowest answers /health 200."""
-    names = [f"{NAME}-floor-{i}" for i in range(len(specs))]
+    names = [f"{name}-floor-{i}" for i in range(len(specs))]
     started = time.monotonic()
     for name, spec in zip(names, specs, strict=True):
         args = [
@@ -133,7 +148,7 @@ def floor_once(specs: list[dict]) -> float:
             "--name",
             name,
             "--label",
-            LABEL,
+            label,
             "--network",
             spec["network"],
         ]
@@ -199,17 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError(f"warm re-deploy changed something:\n{out[-3000:]}")
             warm.append(seconds)
             log(f"warm re-deploy {i + 1}: {seconds:.1f} s (changed=0)")
-            specs = [
-                {
-                    "image": c["Config"]["Image"],
-                    "cmd": c["Config"]["Cmd"],
-                    "env": c["Config"]["Env"],
-                    "binds": c["HostConfig"]["Binds"] or [],
-                    "network": c["HostConfig"]["NetworkMode"],
-                    "url": health_url(c),
-                }
-                for c in workers()
-            ]
+            specs = floor_specs()
             playbook(inventory, "teardown.yml")
             seconds = floor_once(specs)
             floor.append(seconds)
