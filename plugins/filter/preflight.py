@@ -13,7 +13,9 @@ from ansible_collections.inferops.disagg.plugins.module_utils._preflight import 
 )
 from ansible_collections.inferops.disagg.plugins.module_utils._preflight_kv import (
     ib_write_bw_result,
+    kv_pair_list,
     kv_pairs,
+    kv_targets,
 )
 
 
@@ -42,6 +44,30 @@ def preflight_markdown(findings_by_host: dict, title: str = "Preflight",
                     list(kv_path or []))
 
 
+def preflight_kv_targets(host: str, senders: list, receivers: list,
+                         mode: str = "auto") -> list[str]:
+    """The receivers ``host`` sends the KV probe to (``all``, ``cover`` or ``auto`` pairs)."""
+    try:
+        return kv_targets([str(h) for h in senders or []], [str(h) for h in receivers or []],
+                          str(host), str(mode))
+    except ValueError as exc:
+        raise AnsibleFilterError(
+            f"preflight_kv_targets: {exc}. Fix: set preflight_kv_probe_pairs to all, cover or "
+            "auto") from exc
+
+
+def preflight_kv_pair_list(senders: list, receivers: list,
+                           mode: str = "auto") -> list[list[str]]:
+    """Every ``[sender, receiver]`` pair of the KV probe (``all``, ``cover`` or ``auto``)."""
+    try:
+        return kv_pair_list([str(h) for h in senders or []], [str(h) for h in receivers or []],
+                            str(mode))
+    except ValueError as exc:
+        raise AnsibleFilterError(
+            f"preflight_kv_pair_list: {exc}. Fix: set preflight_kv_probe_pairs to all, cover or "
+            "auto") from exc
+
+
 def preflight_kv_pairs(send_results: list, sender: str, receivers: dict,
                        ib: dict | None = None, settings: dict | None = None) -> list[dict]:
     """One result per ``sender->receiver`` pair of the KV probe (see ``kv_path.yml``)."""
@@ -65,5 +91,7 @@ class FilterModule:
             "preflight_lines": preflight_lines,
             "preflight_markdown": preflight_markdown,
             "preflight_kv_pairs": preflight_kv_pairs,
+            "preflight_kv_targets": preflight_kv_targets,
+            "preflight_kv_pair_list": preflight_kv_pair_list,
             "preflight_ib_write_bw": preflight_ib_write_bw,
         }

@@ -2,8 +2,9 @@
 # Apache License 2.0 (see LICENSE)
 """PRIVATE preflight KV path evaluation (check ``kv.path``; not a public API).
 
-The role runs the KV probe (roles/preflight/files/kvprobe.py) from every sender (prefill) host to
-every receiver (decode) host, and ib_write_bw where perftest is installed on both; these helpers
+The role runs the KV probe (roles/preflight/files/kvprobe.py) from sender (prefill) hosts to
+receiver (decode) hosts (every pair, or a cover of them: :func:`kv_targets`), and ib_write_bw
+where perftest is installed on both; these helpers
 turn what the containers and commands printed into one dict per pair, the pair's findings and its
 Markdown row. ``_preflight.evaluate`` and ``_preflight.markdown`` call
 :func:`evaluate_kv_path` and :func:`kv_markdown`.
@@ -95,6 +96,48 @@ def _ib_skipped(sender: str, receiver: str, settings: dict) -> dict:
         note = (f"perftest (ib_write_bw) not installed on {' and '.join(missing)}" if missing
                 else "not run")
     return {"status": "skipped", "gbps": None, "note": note}
+
+
+#: ``auto`` probes every pair up to this many pairs (senders x receivers), a cover above it.
+KV_ALL_PAIRS_MAX = 64
+KV_PAIR_MODES = ("all", "cover", "auto")
+
+
+def kv_targets(senders: list[str], receivers: list[str], host: str,
+               mode: str = "auto") -> list[str]:
+    """The receivers ``host`` sends the KV probe to, in the order it sends.
+
+    ``all``: every receiver but itself (senders x receivers pairs), rotated by the sender's index
+    so that the senders start on different receivers. ``cover``: every sender and every receiver
+    in at least one pair, max(senders, receivers) pairs: pair i is sender i mod P -> receiver i
+    mod D (the next receiver when that is the sender itself). ``auto``: ``all`` up to
+    ``KV_ALL_PAIRS_MAX`` pairs, ``cover`` above. A host that is no sender sends to none."""
+    if mode not in KV_PAIR_MODES:
+        raise ValueError(f"pair mode {mode!r} is not one of {', '.join(KV_PAIR_MODES)}")
+    if host not in senders or not receivers:
+        return []
+    if mode == "auto":
+        mode = "all" if len(senders) * len(receivers) <= KV_ALL_PAIRS_MAX else "cover"
+    if mode == "all":
+        peers = [r for r in receivers if r != host]
+        shift = senders.index(host) % max(len(peers), 1)
+        return peers[shift:] + peers[:shift]
+    targets: list[str] = []
+    for i in range(max(len(senders), len(receivers))):
+        if senders[i % len(senders)] != host:
+            continue
+        receiver = receivers[i % len(receivers)]
+        if receiver == host and len(receivers) > 1:
+            receiver = receivers[(i + 1) % len(receivers)]
+        if receiver != host and receiver not in targets:
+            targets.append(receiver)
+    return targets
+
+
+def kv_pair_list(senders: list[str], receivers: list[str],
+                 mode: str = "auto") -> list[list[str]]:
+    """Every ``[sender, receiver]`` pair the probe checks (:func:`kv_targets` of each sender)."""
+    return [[s, r] for s in senders for r in kv_targets(senders, receivers, s, mode)]
 
 
 def kv_pairs(send_results: object, sender: str, receivers: dict, ib: dict | None,

@@ -215,3 +215,78 @@ def test_markdown_section() -> None:
     assert "| prefill-2->decode-1 | tcp | 0.42 Gbit/s (192 MiB in 0.247 s) | >= 1 Gbit/s | yes" \
         in md and "| FAIL: kv.path 0.42 Gbit/s" in md
     assert "## KV path" not in _preflight.markdown(findings)
+
+
+# --- which pairs are probed (kv_targets) -----------------------------------------------------
+
+P = [f"prefill-{i}" for i in range(1, 17)]
+D = [f"decode-{i}" for i in range(1, 16)]
+
+
+def _pairs(senders: list[str], receivers: list[str], mode: str) -> list[tuple[str, str]]:
+    return [(s, r) for s in senders for r in _preflight_kv.kv_targets(senders, receivers, s, mode)]
+
+
+@pytest.mark.parametrize(
+    ("senders", "receivers", "mode", "count"),
+    [
+        pytest.param(P[:2], D[:1], "all", 2, id="2p1d-all"),
+        pytest.param(P[:2], D[:1], "auto", 2, id="2p1d-auto-is-all"),
+        pytest.param(P[:8], D[:8], "auto", 64, id="8p8d-auto-is-all-at-64"),
+        pytest.param(P[:8], D[:7], "cover", 8, id="8p7d-cover"),
+        pytest.param(P, D, "all", 240, id="16p15d-all"),
+        pytest.param(P, D, "auto", 16, id="16p15d-auto-is-cover"),
+        pytest.param(P[:2], D, "cover", 15, id="2p15d-cover"),
+    ],
+)
+def test_kv_targets_pair_counts_and_cover(senders: list[str], receivers: list[str], mode: str,
+                                          count: int) -> None:
+    pairs = _pairs(senders, receivers, mode)
+    assert len(pairs) == count and len(set(pairs)) == count
+    # every sender and every receiver is in at least one pair
+    assert {s for s, _ in pairs} == set(senders) and {r for _, r in pairs} == set(receivers)
+
+
+def test_kv_targets_all_rotates_by_sender_index() -> None:
+    assert _preflight_kv.kv_targets(P[:3], D[:3], "prefill-1", "all") == D[:3]
+    assert _preflight_kv.kv_targets(P[:3], D[:3], "prefill-2", "all") == [D[1], D[2], D[0]]
+
+
+def test_kv_targets_cover_spreads_the_receivers() -> None:
+    # 16P15D: prefill-16 takes decode-1 again (i = 15 -> receiver 0); the others one each
+    assert _preflight_kv.kv_targets(P, D, "prefill-1", "cover") == ["decode-1"]
+    assert _preflight_kv.kv_targets(P, D, "prefill-16", "cover") == ["decode-1"]
+    # 2P5D: each sender several receivers
+    assert _preflight_kv.kv_targets(P[:2], D[:5], "prefill-2", "cover") == ["decode-2", "decode-4"]
+
+
+def test_kv_targets_never_pairs_a_host_with_itself() -> None:
+    hosts = ["node-1", "node-2", "node-3"]  # colocated: every host sends and receives
+    for mode in ("all", "cover"):
+        pairs = _pairs(hosts, hosts, mode)
+        assert all(s != r for s, r in pairs) and {r for _, r in pairs} == set(hosts), pairs
+    assert _preflight_kv.kv_targets(["solo"], ["solo"], "solo", "cover") == []
+
+
+def test_kv_targets_not_a_sender_and_bad_mode() -> None:
+    assert _preflight_kv.kv_targets(P[:2], D[:1], "decode-1", "all") == []
+    with pytest.raises(ValueError, match="'mesh' is not one of all, cover, auto"):
+        _preflight_kv.kv_targets(P[:2], D[:1], "prefill-1", "mesh")
+
+
+def test_kv_pair_list_and_filters_name_the_fix() -> None:
+    from ansible.errors import AnsibleFilterError
+    from ansible_collections.inferops.disagg.plugins.filter.preflight import (
+        preflight_kv_pair_list,
+        preflight_kv_targets,
+    )
+
+    assert preflight_kv_pair_list(P[:2], D[:2], "all") == [
+        ["prefill-1", "decode-1"], ["prefill-1", "decode-2"],
+        ["prefill-2", "decode-2"], ["prefill-2", "decode-1"]]
+    assert preflight_kv_pair_list(P[:2], D[:2], "cover") == [
+        ["prefill-1", "decode-1"], ["prefill-2", "decode-2"]]
+    for call in (lambda: preflight_kv_pair_list(P, D, "ring"),
+                 lambda: preflight_kv_targets("prefill-1", P, D, "ring")):
+        with pytest.raises(AnsibleFilterError, match="Fix: set preflight_kv_probe_pairs to all"):
+            call()
