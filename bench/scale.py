@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -78,11 +79,41 @@ def timed(*argv: str | Path, env: dict | None = None) -> tuple[float, subprocess
     return time.monotonic() - started, proc
 
 
+#: CPU seconds of the last playbook(): the controller (ansible-playbook and its forks) and the
+#: host containers (the modules Ansible runs on the hosts, sshd), measured apart.
+LAST_CPU: dict[str, float] = {}
+
+
+def controller_cpu() -> float:
+    """CPU seconds of this process's finished children (ansible-playbook and its forks)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def hosts_cpu() -> float:
+    """CPU seconds the host containers have used (cgroup v1 cpuacct, else v2 cpu.stat)."""
+    ids = subprocess.run(["docker", "ps", "-q", "--no-trunc", "--filter",
+                          f"name=^{NAME}-(proxy|prefill|decode)-[0-9]+$"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    total = 0.0
+    for cid in ids:
+        v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage")
+        v2 = Path(f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat")
+        if v1.is_file():
+            total += int(v1.read_text()) / 1e9
+        elif v2.is_file():
+            stat = dict(line.split() for line in v2.read_text().splitlines())
+            total += int(stat["usage_usec"]) / 1e6
+    return total
+
+
 def playbook(inventory: Path, name: str, profile: bool = False) -> tuple[float, str]:
-    """Run a playbook that must succeed; (seconds, output)."""
+    """Run a playbook that must succeed; (seconds, output). LAST_CPU gets its CPU seconds."""
     env = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"} if profile else None
+    ctl, hosts = controller_cpu(), hosts_cpu()
     seconds, proc = timed(BIN / "ansible-playbook", "-i", inventory,
                           REPO / "playbooks" / name, env=env)
+    LAST_CPU.update(controller=controller_cpu() - ctl, hosts=hosts_cpu() - hosts)
     if proc.returncode != 0:
         raise RuntimeError(f"{name} on {inventory.name} failed ({proc.returncode}):\n"
                            f"{proc.stdout[-5000:]}\n{proc.stderr[-2000:]}")
@@ -178,6 +209,7 @@ def measure(big: Path, work: Path, hosts: int) -> dict:
     playbook(big, "teardown.yml")
     row: dict = {"hosts": hosts, "xp": xp, "yd": yd}
     row["cold"], cold_out = playbook(inventory, "deploy.yml", profile=True)
+    row["cold_cpu"] = dict(LAST_CPU)
     row["profile"] = deploy_time.slowest_tasks(cold_out, 10)
     row["tasks"] = len(re.findall(r"^TASK \[", cold_out, re.M))
     counts = router_counts()
@@ -187,6 +219,7 @@ def measure(big: Path, work: Path, hosts: int) -> dict:
     row["router"] = counts
     log(f"{hosts} hosts: cold deploy {row['cold']:.1f} s ({row['tasks']} tasks), router {counts}")
     row["warm"], warm_out = playbook(inventory, "deploy.yml")
+    row["warm_cpu"] = dict(LAST_CPU)
     if deploy_time.changed_total(warm_out) != 0:
         raise RuntimeError(f"warm re-deploy changed something:\n{warm_out[-3000:]}")
     log(f"{hosts} hosts: warm re-deploy {row['warm']:.1f} s (changed=0)")
@@ -202,6 +235,7 @@ def measure(big: Path, work: Path, hosts: int) -> dict:
     row["floor"] = deploy_time.floor_once(specs, NAME, LABEL)
     log(f"{hosts} hosts: floor {row['floor']:.2f} s (slowest of {len(specs)} workers)")
     row["preflight"], _ = playbook(preflight_inventory(inventory), "preflight.yml")
+    row["preflight_cpu"] = dict(LAST_CPU)
     log(f"{hosts} hosts: preflight {row['preflight']:.1f} s")
     return row
 
@@ -297,6 +331,29 @@ def write_report(path: Path, rows: list[dict], idle_hosts: list[dict], up_s: flo
             a, b = fit(xs, ys)
             out.append(f"| {name} | {a:.1f} s | {b:.2f} s | {a + b * EXTRAPOLATE_TO:.0f} s | "
                        f"{ys[-1] / ys[0]:.2f}x |")
+    out += ["", "## Where the CPU goes: controller and hosts, measured apart", "",
+            "CPU seconds of each run: the controller's (`ansible-playbook` and its forks, "
+            "`getrusage` of the finished children) and the host containers' (the modules Ansible "
+            "runs there and sshd, from their cgroups; not the engines, which run in containers "
+            "of their own). On this machine both share the same 2 cores; on real hosts each host "
+            "brings its own, so the hosts' part runs in parallel and the controller's part is "
+            "what grows with the host count on one machine.", "",
+            "| hosts | cold: controller / hosts (per host) | warm: controller / hosts (per host) "
+            "| preflight: controller / hosts (per host) |", "|---:|---|---|---|"]
+    for r in rows:
+        cells = []
+        for key in ("cold_cpu", "warm_cpu", "preflight_cpu"):
+            cpu = r.get(key) or {}
+            cells.append(f"{cpu.get('controller', 0):.0f} s / {cpu.get('hosts', 0):.0f} s "
+                         f"({cpu.get('hosts', 0) / r['hosts']:.1f} s)")
+        out.append(f"| {r['hosts']} | " + " | ".join(cells) + " |")
+    if len(xs) >= 2:
+        out += ["", "| controller CPU | fixed | per host | at 256 hosts |", "|---|---:|---:|---:|"]
+        for key, label in (("cold_cpu", "cold deploy"), ("warm_cpu", "warm re-deploy"),
+                           ("preflight_cpu", "preflight")):
+            ys = [(r.get(key) or {}).get("controller", 0.0) for r in rows]
+            a, b = fit(xs, ys)
+            out.append(f"| {label} | {a:.1f} s | {b:.2f} s | {a + b * EXTRAPOLATE_TO:.0f} s |")
     out += ["", "## Resources per host (idle, `docker stats`, one sample)", "",
             "| what | count | memory each (mean) | CPU each (mean) |", "|---|---:|---:|---:|"]
     out.append(f"| host container (sshd), before any deploy | {len(idle_hosts)} | "

@@ -244,7 +244,7 @@ def test_kv_targets_pair_counts_and_cover(senders: list[str], receivers: list[st
     pairs = _pairs(senders, receivers, mode)
     assert len(pairs) == count and len(set(pairs)) == count
     # every sender and every receiver is in at least one pair
-    assert {s for s, _ in pairs} == set(senders) and {r for _, r in pairs} == set(receivers)
+    assert {p[0] for p in pairs} == set(senders) and {p[1] for p in pairs} == set(receivers)
 
 
 def test_kv_targets_all_rotates_by_sender_index() -> None:
@@ -264,7 +264,7 @@ def test_kv_targets_never_pairs_a_host_with_itself() -> None:
     hosts = ["node-1", "node-2", "node-3"]  # colocated: every host sends and receives
     for mode in ("all", "cover"):
         pairs = _pairs(hosts, hosts, mode)
-        assert all(s != r for s, r in pairs) and {r for _, r in pairs} == set(hosts), pairs
+        assert all(s != r for s, r in pairs) and {p[1] for p in pairs} == set(hosts), pairs
     assert _preflight_kv.kv_targets(["solo"], ["solo"], "solo", "cover") == []
 
 
