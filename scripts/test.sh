@@ -18,11 +18,13 @@ if [ "${PDT_SKIP_STATIC:-0}" != 1 ]; then
   bash scripts/sanity.sh
 fi
 # Two pytest workers (PDT_WORKERS), one test file each at a time (--dist loadfile: a file's
-# module-scoped cluster stays in one worker). What every rehearsal cluster shares (images, SSH
-# key, model directories) is made once first, so parallel `cluster.py up` calls only read it.
+# module-scoped cluster stays in one worker), handed out longest file first (the order
+# tests/conftest.py gives; --no-loadscope-reorder keeps it). What every rehearsal cluster
+# shares (images, SSH key, model directories) is made once first, so parallel `cluster.py up`
+# calls only read it.
 if docker info >/dev/null 2>&1; then
   echo "== rehearsal images, SSH key, model directories (scripts/cluster.py prepare)"
   python scripts/cluster.py prepare
 fi
 echo "== pytest"
-pytest -q -ra --durations=30 -n "${PDT_WORKERS:-2}" --dist loadfile "$@"
+pytest -q -ra --durations=30 -n "${PDT_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"

@@ -116,3 +116,27 @@ def engine_argv(model: Path, port: int, *extra: str) -> list[str]:
     return [sys.executable, "-m", "pd_rehearsal", "--model-path", str(model), "--host",
             "127.0.0.1", "--port", str(port), "--rehearsal-startup-seconds", "0.2",
             "--rehearsal-kv-pool-mb", "64", *extra]
+
+
+# The test files that take longest (minutes each: they deploy rehearsal clusters), longest
+# first. scripts/test.sh runs pytest-xdist with --dist loadfile --no-loadscope-reorder, so files
+# are handed to the workers in collection order: the long ones start first and the short ones
+# fill in around them, instead of a long file starting last while the other worker idles.
+# Rough order from CI's --durations; a file not listed keeps its place after these.
+LONGEST_FIRST = (
+    "tests/integration/test_deploy.py",
+    "tests/integration/test_day2.py",
+    "tests/integration/test_molecule.py",
+    "tests/integration/test_rehearsal_mi300x.py",
+    "tests/integration/test_pdctl_cluster.py",
+    "tests/integration/test_secrets.py",
+    "tests/integration/test_bench_playbook.py",
+    "tests/integration/test_pdctl_slurm.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the files of LONGEST_FIRST first, in that order (a stable sort: the rest, and the
+    tests inside each file, keep their order)."""
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))

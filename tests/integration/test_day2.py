@@ -1,14 +1,15 @@
 """Integration: day-2 operations on a live rehearsal service (issue 12, docs/day2.md).
 
 One cluster of its own (``pdd``, 172.29.227.0/24) with host containers for 3P2D; inventories
-over the same hosts give 2P1D (the deploy), 3P2D (scale out) and 2P2D. In order, under a steady
-load through the router: scale out and in with 0 failed requests, no router restart and only the
-added or removed workers changed; a removal that would empty a role refused before anything
-changes; a rolling update of every worker of 2P2D with 0 failed requests; a rollout whose new
-spec never gets healthy stopped at the first worker with the old one back in service; the
-kill_decode drill with its report (0 wrong answers, the first good answer within 5 s of the
-restored worker); on 2P1D, a surge stand-in that never gets healthy leaves the only decode
-serving. (The successful 2P1D surge is in test_deploy.py.)
+over the same hosts give 2P1D (the deploy) and 3P2D. In order, under a steady load through the
+router: scale out 2P1D -> 3P2D with 0 failed requests, no router restart and only the added
+workers started; a rolling update of both decode workers (each drained while the other serves);
+a rollout whose new spec never gets healthy stopped at the first worker with the old one back in
+service; scale in 3P2D -> 2P1D, only the removed workers gone; a removal that would empty a role
+refused before anything changes; the kill_decode drill with its report (0 wrong answers, the
+first good answer within 5 s of the restored worker); a surge stand-in that never gets healthy
+leaves the only decode serving. The rolling update of every worker of 2P1D (the prefill workers
+drained one at a time, the only decode surged) is in test_deploy.py.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from tests.integration.rehearsal import (
     containers,
     ok,
     playbook,
-    recap,
     run,
     subset,
     workers,
@@ -45,8 +45,9 @@ SUBNET = "172.29.227.0/24"
 LABEL = f"io.inferops.disagg.rehearsal={CLUSTER}"
 ROUTER = "http://172.29.227.10:30000"
 NO_PREFLIGHT = ("--skip-tags", "preflight")
-# The change the rolling update applies; later runs pass it too (it is the service's spec now).
-ROLLED = ("-e", json.dumps({"disagg_container_env_extra": {"PDD_ROLL": "1"}}))
+# The decode-only change the rolling update applies: written into every inventory's
+# group_vars/decode.yml, it is the service's spec for the runs after it.
+ROLLED = {"sglang_worker_env": {"PDD_ROLL": "1"}}
 
 if shutil.which("docker") is None:
     pytest.skip("needs the Docker engine", allow_module_level=True)
@@ -54,7 +55,7 @@ if shutil.which("docker") is None:
 
 @pytest.fixture(scope="module")
 def inv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
-    """Inventories over one cluster: 3p2d (every host container), 2p2d and 2p1d."""
+    """Inventories over one cluster: 3p2d (every host container) and 2p1d."""
     tmp = tmp_path_factory.mktemp("pdd")
     big = clone(tmp / "3p2d", CLUSTER, SUBNET, xp=3, yd=2)
     run(sys.executable, CLUSTER_PY, "down", "-i", big)  # leftovers of an aborted run
@@ -63,11 +64,10 @@ def inv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     images = dict(line.split("=", 1) for line in env_file.read_text().split())
     (big / "group_vars" / "all" / "zz_test.yml").write_text(
         yaml.safe_dump({"disagg_image": images["REHEARSAL_IMAGE"]}))
-    two = subset(big, tmp / "2p2d", ["prefill-3"])
     one = subset(big, tmp / "2p1d", ["prefill-3", "decode-2"])
     try:
         ok(run(sys.executable, CLUSTER_PY, "up", "-i", big, timeout=1200))
-        yield {"3p2d": big, "2p2d": two, "2p1d": one}
+        yield {"3p2d": big, "2p1d": one}
     finally:
         playbook(big, "teardown.yml")
         down = run(sys.executable, CLUSTER_PY, "down", "-i", big)
@@ -89,9 +89,9 @@ def _under_load(inventory: Path, book: str, *extra: str) -> tuple[Load, str]:
     return load, out
 
 
-def test_scale_out_and_in_under_load(inv: dict[str, Path]) -> None:
-    """2P1D -> 3P2D -> 2P1D under load: 0 failed, the router never restarted, only the added
-    or removed workers changed; the router lists exactly the inventory's workers each time."""
+def test_scale_out_under_load(inv: dict[str, Path]) -> None:
+    """2P1D -> 3P2D under load: 0 failed, the router never restarted, only the added workers
+    started; the router lists exactly the inventory's workers."""
     ok(playbook(inv["2p1d"], "deploy.yml"))
     before = containers(LABEL)
     _, out = _under_load(inv["3p2d"], "scale.yml", *NO_PREFLIGHT)
@@ -101,39 +101,19 @@ def test_scale_out_and_in_under_load(inv: dict[str, Path]) -> None:
     listed = [(t, h) for t, _, h in workers(ROUTER)]
     assert listed == [("decode", True)] * 2 + [("prefill", True)] * 3, listed
 
-    _under_load(inv["3p2d"], "scale.yml", *NO_PREFLIGHT, "-e",
-                "disagg_remove_hosts=prefill-3,decode-2")
-    shrunk = containers(LABEL)
-    assert sorted(set(grown) - set(shrunk)) == [f"{CLUSTER}-decode-decode-2",
-                                                f"{CLUSTER}-prefill-prefill-3"]
-    assert _started(grown, shrunk) == [] and shrunk == {n: grown[n] for n in shrunk}
-    assert sorted(u for _, u, _ in workers(ROUTER)) == [
-        "http://172.29.227.11:30001", "http://172.29.227.12:30001", "http://172.29.227.21:30002"]
-    # The 2P1D inventory now matches the service: a plain deploy changes nothing.
-    again = ok(playbook(inv["2p1d"], "deploy.yml", *NO_PREFLIGHT))
-    assert all(r["changed"] == 0 for r in recap(again).values()), recap(again)
 
-
-def test_removal_that_empties_a_role_is_refused(inv: dict[str, Path]) -> None:
+def test_rolling_update_of_both_decodes_of_3p2d(inv: dict[str, Path]) -> None:
+    """Roll the two decode workers of 3P2D (a changed decode env) under load: each is drained
+    while the other serves (no surge: neither is the only one), 0 failed requests, both
+    replaced, the prefill workers and the router not."""
     before = containers(LABEL)
-    proc = playbook(inv["2p1d"], "scale.yml", *NO_PREFLIGHT, "-e",
-                    "disagg_remove_hosts=prefill-1,prefill-2")
-    assert proc.returncode != 0
-    assert ("removing prefill-1, prefill-2 would leave no prefill instance, and the service "
-            "would stop. Nothing was changed.") in " ".join(proc.stdout.split()), \
-        proc.stdout[-3000:]
-    assert containers(LABEL) == before
-
-
-def test_rolling_update_of_every_worker_of_2p2d(inv: dict[str, Path]) -> None:
-    """Scale to 2P2D, then roll every worker with a changed env under load: 0 failed requests,
-    all four workers replaced, the router not."""
-    ok(playbook(inv["2p2d"], "scale.yml", *NO_PREFLIGHT))
-    before = containers(LABEL)
-    _, out = _under_load(inv["2p2d"], "rolling_update.yml", *ROLLED)
-    assert _started(before, containers(LABEL)) == sorted(
-        f"{CLUSTER}-{m}-{m}-{i}" for m in ("decode", "prefill") for i in (1, 2)), out[-3000:]
-    assert all(h for _, _, h in workers(ROUTER)) and len(workers(ROUTER)) == 4
+    for inventory in inv.values():
+        (inventory / "group_vars" / "decode.yml").write_text(yaml.safe_dump(ROLLED))
+    _, out = _under_load(inv["3p2d"], "rolling_update.yml")
+    assert _started(before, containers(LABEL)) == [f"{CLUSTER}-decode-decode-1",
+                                                   f"{CLUSTER}-decode-decode-2"], out[-3000:]
+    assert "-surge" not in out, out[-3000:]
+    assert [h for _, _, h in workers(ROUTER)] == [True] * 5
 
 
 def test_rollout_that_never_gets_healthy_puts_the_old_worker_back(inv: dict[str, Path]) -> None:
@@ -145,7 +125,7 @@ def test_rollout_that_never_gets_healthy_puts_the_old_worker_back(inv: dict[str,
                       "sglang_worker_health_timeout": 15})
     with Load(ROUTER) as load:
         time.sleep(2)
-        proc = playbook(inv["2p2d"], "rolling_update.yml", *ROLLED, "-e", bad)
+        proc = playbook(inv["3p2d"], "rolling_update.yml", "-e", bad)
         time.sleep(2)
     out = " ".join(proc.stdout.split())
     assert proc.returncode != 0
@@ -161,15 +141,38 @@ def test_rollout_that_never_gets_healthy_puts_the_old_worker_back(inv: dict[str,
     assert not after[f"{name}-failed"]["running"]
     assert {n: after[n] for n in before if n != name} == {n: v for n, v in before.items()
                                                           if n != name}
-    assert [h for _, _, h in workers(ROUTER)] == [True] * 4
+    assert [h for _, _, h in workers(ROUTER)] == [True] * 5
+
+
+def test_scale_in_under_load(inv: dict[str, Path]) -> None:
+    """3P2D -> 2P1D under load: 0 failed, only the removed workers gone, nothing else
+    restarted; the router lists exactly the remaining workers."""
+    grown = containers(LABEL)
+    _under_load(inv["3p2d"], "scale.yml", *NO_PREFLIGHT, "-e",
+                "disagg_remove_hosts=prefill-3,decode-2")
+    shrunk = containers(LABEL)
+    assert sorted(set(grown) - set(shrunk)) == [f"{CLUSTER}-decode-decode-2",
+                                                f"{CLUSTER}-prefill-prefill-3"]
+    assert _started(grown, shrunk) == [] and shrunk == {n: grown[n] for n in shrunk}
+    assert sorted(u for _, u, _ in workers(ROUTER)) == [
+        "http://172.29.227.11:30001", "http://172.29.227.12:30001", "http://172.29.227.21:30002"]
+
+
+def test_removal_that_empties_a_role_is_refused(inv: dict[str, Path]) -> None:
+    before = containers(LABEL)
+    proc = playbook(inv["2p1d"], "scale.yml", *NO_PREFLIGHT, "-e",
+                    "disagg_remove_hosts=prefill-1,prefill-2")
+    assert proc.returncode != 0
+    assert ("removing prefill-1, prefill-2 would leave no prefill instance, and the service "
+            "would stop. Nothing was changed.") in " ".join(proc.stdout.split()), \
+        proc.stdout[-3000:]
+    assert containers(LABEL) == before
 
 
 def test_kill_decode_drill_reports_and_recovers(inv: dict[str, Path]) -> None:
     """The kill_decode drill on 2P1D (its only decode): the report counts what failed, no
     answer is wrong, and the restored decode answers within 5 s of being healthy."""
-    ok(playbook(inv["2p2d"], "scale.yml", *NO_PREFLIGHT, *ROLLED,
-                "-e", "disagg_remove_hosts=decode-2"))
-    out = ok(playbook(inv["2p1d"], "drill.yml", *ROLLED, "-e", "drill=kill_decode", "-e",
+    out = ok(playbook(inv["2p1d"], "drill.yml", "-e", "drill=kill_decode", "-e",
                       json.dumps({"benchmark_drill_warmup": 5, "benchmark_drill_hold": 8,
                                   "benchmark_drill_settle": 4})))
     found = re.search(r"Report: (\S+)/report\.md", " ".join(out.split()))
@@ -195,7 +198,7 @@ def test_surge_stand_in_that_never_gets_healthy_leaves_the_only_decode_serving(
                       "sglang_worker_health_timeout": 15})
     with Load(ROUTER) as load:
         time.sleep(2)
-        proc = playbook(inv["2p1d"], "rolling_update.yml", *ROLLED, "-e", bad,
+        proc = playbook(inv["2p1d"], "rolling_update.yml", "-e", bad,
                         "--limit", "localhost:proxy:decode")
         time.sleep(2)
     out = " ".join(proc.stdout.split())
