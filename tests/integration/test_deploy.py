@@ -5,11 +5,12 @@ The test makes its own cluster (``scripts/cluster.py clone`` of inventories/rehe
 rehearsal image it starts with (a concurrent image rebuild would otherwise change the image under
 the idempotence checks). Order matters: the tests run top to bottom on one cluster.
 
-Acceptance covered (issue 4): deploy and a request through the router; a second deploy changes
-nothing on any host and restarts nothing; a decode-only change restarts only decode; a killed
-prefill comes back and the output names it; bad inventories fail before anything starts, naming
-the group and the fix; a never-healthy worker fails within its timeout naming host, container
-and port with its last log lines; etcd mode; teardown leaves nothing of the cluster behind.
+Acceptance covered (issue 4): deploy (as site.yml's deploy stage, with the benchmark after it)
+and a request through the router; a second deploy changes nothing on any host and restarts
+nothing; a decode-only change restarts only decode, and a prefill killed meanwhile comes back in
+the same deploy, named in the output; bad inventories fail before anything starts, naming the
+group and the fix; a never-healthy worker fails within its timeout naming host, container and
+port with its last log lines; etcd mode; teardown leaves nothing of the cluster behind.
 """
 
 from __future__ import annotations
@@ -198,8 +199,21 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         assert not left, f"{kind}s of the pdt cluster left behind: {sorted(left)}"
 
 
-def test_deploy_serves_through_the_router(cluster: Path) -> None:
-    out = _ok(_playbook(cluster, "deploy.yml")[0])
+def test_site_deploys_serves_and_benchmarks_into_one_run_record(
+        cluster: Path, tmp_path: Path) -> None:
+    """The cluster's first run is site.yml = validate, preflight, image, deploy, benchmark: one
+    run, one run directory; the deploy serves a request through the router (prefill -> KV bytes
+    via Mooncake -> decode), preflight's missing GPU is a warning in warn mode, the router lists
+    2 prefill + 1 decode healthy, and the benchmark ran its clients on proxy-1 with 0 failed."""
+    runs = tmp_path / "runs"
+    # the clients run in a container of the deployed image on proxy-1 (benchmark_client_host)
+    small = {"disagg_runs_dir": str(runs), "benchmark_concurrency": [2],
+             "benchmark_presets": [{"name": "tiny", "isl": 32, "osl": 8}],
+             "benchmark_gsm8k_num_questions": 4, "benchmark_warmup_run": False,
+             "benchmark_client_host": "proxy-1"}
+    out = _ok(_playbook(cluster, "site.yml", "-e", json.dumps(small))[0])
+
+    # the deploy
     answer = re.search(r"'answer: (.+?)'", out, re.S)
     assert answer and answer.group(1).strip(), out[-3000:]
     assert re.search(r"path: client -> router proxy-1:30000 -> prefill prefill-\d", out), out[
@@ -220,6 +234,32 @@ def test_deploy_serves_through_the_router(cluster: Path) -> None:
     ]
     counters = requests.get("http://172.29.214.21:30002/get_server_info", timeout=5).json()
     assert counters["counters"]["kv_bytes_received"] > 0
+
+    # one run record for every stage
+    (run,) = list(runs.iterdir())
+    names = {p.name for p in run.iterdir()}
+    assert {"preflight", "bench", "proxy-1", "prefill-1", "prefill-2", "decode-1"} <= names, names
+    bench = run / "bench"
+    for rel in ("serving/tiny/iter1_con2.log", "gsm8k/gsm8k.json", "results/bench.json"):
+        assert (bench / rel).is_file() and (bench / rel).stat().st_size > 0, rel
+    doc = json.loads((bench / "results" / "bench.json").read_text())
+    assert doc["summary"]["failed_requests"] == 0 and doc["gsm8k"][0]["failed_requests"] == 0
+    client = doc["meta"]["client"]
+    assert client.startswith("proxy-1 (in image inferops-rehearsal:"), client
+    assert f"Clients ran on: **{client}**" in (bench / "results" / "bench.md").read_text()
+    assert json.loads((bench / "meta.json").read_text())["client_network_mode"] == \
+        f"container:{CLUSTER}-proxy-1"
+    command = (bench / "serving" / "tiny" / "iter1_con2.log").read_text().splitlines()[1]
+    assert "-m pdbench.bench_serving" in command and sys.executable not in command, command
+    left = subprocess.run(["docker", "ps", "-a", "-q", "--filter", f"name={CLUSTER}-bench-client"],
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert not left, "the client container was not removed"
+    # the image stage ran in this run (its logs go to image/ only when it builds)
+    assert re.search(r"inferops-rehearsal:\w+ \(sha256:\w+\), profile rehearsal:", out), out[-3000:]
+    assert (run / "bench" / "results" / "report.md").is_file()
+    assert list((run / "preflight").glob("*.json")), "no preflight report"
+    # deploy.yml's own preflight is skipped: this run did it before building the image
+    assert "Note that this run has done its preflight" in out
 
 
 def _installed_collection(tmp: Path) -> dict[str, str]:
@@ -295,43 +335,6 @@ def test_installed_tarball_deploys_the_same(cluster: Path, tmp_path: Path) -> No
     assert list((work / summary["run_dir"]).glob("decode-1/*.log")), summary["run_dir"]
 
 
-def test_site_runs_every_stage_into_one_run_record(cluster: Path, tmp_path: Path) -> None:
-    """site.yml = validate, preflight, image, deploy, benchmark: one run, one run directory."""
-    runs = tmp_path / "runs"
-    # the clients run in a container of the deployed image on proxy-1 (benchmark_client_host)
-    small = {"disagg_runs_dir": str(runs), "benchmark_concurrency": [2],
-             "benchmark_presets": [{"name": "tiny", "isl": 32, "osl": 8}],
-             "benchmark_gsm8k_num_questions": 4, "benchmark_warmup_run": False,
-             "benchmark_client_host": "proxy-1"}
-    out = _ok(_playbook(cluster, "site.yml", "-e", json.dumps(small))[0])
-    (run,) = list(runs.iterdir())
-    names = {p.name for p in run.iterdir()}
-    assert {"preflight", "bench", "proxy-1", "prefill-1", "prefill-2", "decode-1"} <= names, names
-    bench = run / "bench"
-    for rel in ("serving/tiny/iter1_con2.log", "gsm8k/gsm8k.json", "results/bench.json"):
-        assert (bench / rel).is_file() and (bench / rel).stat().st_size > 0, rel
-    doc = json.loads((bench / "results" / "bench.json").read_text())
-    assert doc["summary"]["failed_requests"] == 0 and doc["gsm8k"][0]["failed_requests"] == 0
-    client = doc["meta"]["client"]
-    assert client.startswith("proxy-1 (in image inferops-rehearsal:"), client
-    assert f"Clients ran on: **{client}**" in (bench / "results" / "bench.md").read_text()
-    assert json.loads((bench / "meta.json").read_text())["client_network_mode"] == \
-        f"container:{CLUSTER}-proxy-1"
-    command = (bench / "serving" / "tiny" / "iter1_con2.log").read_text().splitlines()[1]
-    assert "-m pdbench.bench_serving" in command and sys.executable not in command, command
-    left = subprocess.run(["docker", "ps", "-a", "-q", "--filter", f"name={CLUSTER}-bench-client"],
-                          capture_output=True, text=True, check=True).stdout.split()
-    assert not left, "the client container was not removed"
-    # the image stage ran in this run (its logs go to image/ only when it builds)
-    assert re.search(r"inferops-rehearsal:\w+ \(sha256:\w+\), profile rehearsal:", out), out[-3000:]
-    assert (run / "bench" / "results" / "report.md").is_file()
-    assert list((run / "preflight").glob("*.json")), "no preflight report"
-    # deploy.yml's own preflight is skipped: this run did it before building the image
-    assert "Note that this run has done its preflight" in out
-    workers = {h: r for h, r in _recap(out).items() if h.startswith(("prefill", "decode"))}
-    assert workers and all(r["changed"] == 0 for r in workers.values()), workers
-
-
 def test_plan_shows_what_would_change_and_touches_nothing(cluster: Path, tmp_path: Path) -> None:
     """pdctl plan (deploy.yml --check --diff) on the running cluster with a decode-only change:
     decode would be recreated because of its env, the rest is unchanged, every container's exact
@@ -373,10 +376,12 @@ def test_plan_shows_what_would_change_and_touches_nothing(cluster: Path, tmp_pat
     assert _containers() == before, "the plan changed a container"
 
 
-def test_decode_change_restarts_only_decode(cluster: Path) -> None:
+def test_decode_change_restarts_only_decode_and_a_killed_prefill_comes_back(
+        cluster: Path) -> None:
     """Under the live router a plain deploy refuses to replace decode in place (nothing changes,
     the fix is named); with disagg_rollout_allow_outage it replaces only decode and registers it
-    anew with the router (a fresh circuit breaker: the smoke test passes at once)."""
+    anew with the router (a fresh circuit breaker: the smoke test passes at once). The same
+    deploy starts a prefill killed meanwhile again and names it; nothing else restarts."""
     before = _containers()
     (cluster / "group_vars" / "decode.yml").write_text(
         yaml.safe_dump({"sglang_worker_env": {"PDT_DECODE_ONLY": "1"}})
@@ -389,23 +394,21 @@ def test_decode_change_restarts_only_decode(cluster: Path) -> None:
     assert "rolling_update.yml" in refused.stdout
     assert "disagg_rollout_allow_outage" in refused.stdout
     assert _containers() == before
+    killed = f"{CLUSTER}-prefill-prefill-2"
+    subprocess.run(["docker", "kill", killed], check=True, capture_output=True)
     out = _ok(_playbook(cluster, "deploy.yml", "-e", "disagg_rollout_allow_outage=true",
                         "--skip-tags", "preflight")[0])
     recap = _recap(out)
     assert recap["decode-1"]["changed"] == 2, (recap, _changed(out))  # replaced + registered anew
-    assert all(r["changed"] == 0 for h, r in recap.items() if h != "decode-1"), recap
+    assert recap["prefill-2"]["changed"] >= 1, (recap, _changed(out))
+    assert all(r["changed"] == 0 for h, r in recap.items() if h not in ("decode-1", "prefill-2")), \
+        (recap, _changed(out))
     after = _containers()
     restarted = sorted(n for n in after if after[n]["started"] != before[n]["started"])
-    assert restarted == [f"{CLUSTER}-decode-decode-1"], restarted
+    assert restarted == [f"{CLUSTER}-decode-decode-1", killed], restarted
     assert "decode-1: pdt-decode-decode-1: recreated (changed: env)" in out
-
-
-def test_killed_prefill_comes_back_and_is_named(cluster: Path) -> None:
-    name = f"{CLUSTER}-prefill-prefill-2"
-    subprocess.run(["docker", "kill", name], check=True, capture_output=True)
-    out = _ok(_playbook(cluster, "deploy.yml", "--skip-tags", "preflight")[0])
-    assert f"prefill-2: {name}: started again (it was exited, exit code 137)" in out, out[-3000:]
-    assert _containers()[name]["running"]
+    assert f"prefill-2: {killed}: started again (it was exited, exit code 137)" in out, out[-3000:]
+    assert after[killed]["running"]
     assert _generate("after the prefill came back")
 
 
