@@ -6,7 +6,7 @@ router. Checks the run directory, the tables, the plots and the report, and that
 requests fail the play after the report is written.
 
 The clients in a container on the proxy host (``benchmark_client_host``) are tested by
-``tests/integration/test_deploy.py::test_site_runs_every_stage_into_one_run_record``.
+``tests/integration/test_deploy.py::test_site_deploys_serves_and_benchmarks_into_one_run_record``.
 """
 
 from __future__ import annotations
